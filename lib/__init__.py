@@ -1,0 +1,28 @@
+"""The library behind the book "What happens to BERT embeddings during fine-tuning?".
+
+Glossary, used by every module:
+
+- ``layer``: an int, 0 = the embedding output, 1..n_layers = transformer layers.
+- ``vectors``: word vectors of all layers, ``(layers, words, hidden)`` float32.
+- ``reps``: one layer's vectors, ``(n_items, hidden)``.
+- ``n_*``: a count (``n_sentences``, ``n_pairs``).
+- ``profile``: ``smoke`` (tests), ``cpu`` (the embedded default) or ``paper`` (BERT-base, GPU).
+
+This module only re-exports; see the submodules for the code.
+"""
+from lib import charts
+from lib.data import (DataError, Record, load_ewt, load_mnli, load_snli, load_squad, load_vader,
+                      load_wikipedia)
+from lib.extract import Reps, extract_layers
+from lib.geometry import describe_layers
+from lib.models import Encoder, load_encoder, pick_device
+from lib.profiles import check_parameters, load_profile, seed_everything
+from lib.provenance import describe_environment
+from lib.similarity import linear_cka
+
+REPOSITORY = "https://github.com/what-happens-to-bert/book"
+
+__all__ = ["DataError", "Encoder", "REPOSITORY", "Record", "Reps", "charts", "check_parameters",
+           "describe_environment", "describe_layers", "extract_layers", "linear_cka", "load_encoder",
+           "load_ewt", "load_mnli", "load_profile", "load_snli", "load_squad", "load_vader",
+           "load_wikipedia", "pick_device", "seed_everything"]

@@ -1,0 +1,97 @@
+"""The book's altair charts: one theme, a few helpers, and offline vega for the built HTML.
+
+Charts render as HTML (``alt.renderers.enable("html")``), which loads vega from a CDN unless the
+page already has it. :func:`write_vega_assets` writes the vega / vega-lite / vega-embed bundle
+(from ``vl-convert-python``) and a preload that tells altair's loader those versions are present,
+so the built book draws its charts with no network.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
+
+BUNDLE_JS = "vega-bundle.js"
+PRELOAD_JS = "vega-preload.js"
+PALETTE = ["#1f5f8b", "#d1495b", "#edae49", "#66a182", "#8d6a9f", "#2e4057", "#00798c"]
+
+
+def book_theme() -> dict:
+    """Altair config: container width, readable fonts, the book's palette."""
+    return {"config": {
+        "view": {"continuousWidth": 400, "continuousHeight": 260, "stroke": None},
+        "font": "system-ui, -apple-system, 'Segoe UI', sans-serif",
+        "title": {"fontSize": 15, "anchor": "start", "subtitleColor": "#555", "subtitleFontSize": 12},
+        "axis": {"labelFontSize": 12, "titleFontSize": 12, "gridColor": "#eee"},
+        "legend": {"labelFontSize": 12, "titleFontSize": 12, "orient": "bottom"},
+        "range": {"category": PALETTE},
+        "point": {"size": 60, "filled": True},
+    }}
+
+
+def enable() -> None:
+    """Use the book's theme and the HTML renderer (what jupyter-book and Colab both display)."""
+    alt.theme.register("book", enable=True)(book_theme)
+    alt.renderers.enable("html")
+
+
+def layer_lines(table: pd.DataFrame, y: str, color: str, title: str, subtitle: str,
+                y_title: str | None = None, tooltip_extra: tuple[str, ...] = ()) -> alt.Chart:
+    """Value by layer, one line per ``color`` group; click the legend to highlight a group.
+
+    ``table`` is tidy: one row per (group, layer) with columns ``layer``, ``y``, ``color``.
+    """
+    pick = alt.selection_point(fields=[color], bind="legend")
+    base = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).encode(
+        x=alt.X("layer:O", title="layer (0 = embeddings)", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y(f"{y}:Q", title=y_title or y, scale=alt.Scale(zero=False)),
+        color=alt.Color(f"{color}:N"),
+        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
+        tooltip=[alt.Tooltip(f"{color}:N"), alt.Tooltip("layer:O"), alt.Tooltip(f"{y}:Q", format=".3f"),
+                 *[alt.Tooltip(field) for field in tooltip_extra]],
+    )
+    return (base.mark_line() + base.mark_point()).add_params(pick).properties(width="container")
+
+
+def write_vega_assets(static_dir: str | Path) -> list[str]:
+    """Write the offline vega bundle and its preload into ``static_dir``; returns their names.
+
+    The bundle is wrapped in an IIFE so that its top-level declarations stay private to it; it
+    sets ``window.vega``, ``window.vegaLite`` and ``window.vegaEmbed``. The preload sets altair's
+    ``VEGA_DEBUG`` versions, which makes altair's loader use those instead of fetching a CDN.
+    """
+    import vl_convert as vlc
+    from lib.artifacts import atomic_path
+
+    static_dir = Path(static_dir)
+    vl_minor = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+    bundle = f"(function () {{\n{vlc.javascript_bundle(vl_version=vl_minor)}\n}})();\n"
+    versions = {"vega_version": alt.VEGA_VERSION, "vegalite_version": alt.VEGALITE_VERSION,
+                "vegaembed_version": alt.VEGAEMBED_VERSION}
+    preload = f"var VEGA_DEBUG = Object.assign(window.VEGA_DEBUG || {{}}, {versions!r});\n".replace("'", '"')
+    for name, text in ((BUNDLE_JS, bundle), (PRELOAD_JS, preload)):
+        with atomic_path(static_dir / name) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    return [PRELOAD_JS, BUNDLE_JS]
+
+
+def write_mathjax(extra_dir: str | Path) -> Path:
+    """Copy MathJax 3 (shipped by the ``django-static-mathjax`` package) into ``extra_dir/mathjax``.
+
+    Sphinx would load MathJax from a CDN; ``_config.yml`` points ``mathjax_path`` here instead.
+    Not ``_static``: jupyter-book would add every script found there to every page.
+    """
+    import shutil
+
+    try:
+        import mathjax
+    except ImportError:
+        raise ImportError("the offline book takes MathJax from django-static-mathjax: "
+                          "pip install django-static-mathjax==3.2.2.1") from None
+    source = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    target = Path(extra_dir) / "mathjax"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target)
+    return target

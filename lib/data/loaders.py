@@ -1,0 +1,50 @@
+"""The book's datasets as lists of :class:`~lib.data.records.Record`.
+
+Each loader takes ``data_dir`` (a local mirror; default ``$BOOK_DATA_DIR``, then the cache, then a
+download: see :mod:`lib.data.sources`). Splits are the datasets' own, except SNLI's dev set, which
+SNLI's mirror sample lacks: it is carved from the end of the 100k train sample (our choice).
+"""
+from __future__ import annotations
+
+from lib.data.records import Record, parse_conllu, parse_nli_jsonl, parse_vader, parse_wikipedia, read_lines
+from lib.data.sources import data_path
+
+EWT_SPLITS = ("train", "dev", "test")
+EWT_GENRES = ("answers", "email", "newsgroup", "reviews", "weblog")
+SNLI_SPLITS = ("train", "dev", "test")
+SNLI_DEV_SIZE = 5_000  # the last 5,000 usable pairs of the 100k train sample
+VADER_DOMAINS = {"movies": "movieReviewSnippets", "tweets": "tweets",
+                 "nyt": "nytEditorialSnippets", "amazon": "amazonReviewSnippets"}
+
+
+def _check(kind: str, value: str, valid) -> None:
+    if value not in valid:
+        raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(valid)}")
+
+
+def load_ewt(split: str, data_dir: str | None = None) -> list[Record]:
+    """UD English EWT r2.16 sentences with gold UPOS, heads and relations; ``domain`` is the genre."""
+    _check("EWT split", split, EWT_SPLITS)
+    path = data_path(f"ud_english_ewt/en_ewt-ud-{split}.conllu.gz", data_dir)
+    return parse_conllu(read_lines(path), split)
+
+
+def load_snli(split: str, data_dir: str | None = None) -> list[Record]:
+    """SNLI 1.0 pairs with a gold label; ``label`` in entailment | neutral | contradiction."""
+    _check("SNLI split", split, SNLI_SPLITS)
+    if split == "test":
+        return parse_nli_jsonl(read_lines(data_path("snli/snli_1.0_test.jsonl.gz", data_dir)), "test", "snli")
+    pairs = parse_nli_jsonl(read_lines(data_path("snli/snli_1.0_train_first100k.jsonl.gz", data_dir)), split, "snli")
+    return pairs[-SNLI_DEV_SIZE:] if split == "dev" else pairs[:-SNLI_DEV_SIZE]
+
+
+def load_vader(domain: str, data_dir: str | None = None) -> list[Record]:
+    """VADER ground-truth snippets of one domain; ``label`` is the mean human rating in [-4, 4]."""
+    _check("VADER domain", domain, tuple(VADER_DOMAINS))
+    path = data_path(f"vader/{VADER_DOMAINS[domain]}_GroundTruth.txt.gz", data_dir)
+    return parse_vader(read_lines(path), domain)
+
+
+def load_wikipedia(data_dir: str | None = None) -> list[Record]:
+    """The Wikipedia sample, one record per paragraph; ``domain`` is the article title."""
+    return parse_wikipedia(read_lines(data_path("wikipedia/enwiki_sample.jsonl.gz", data_dir)))

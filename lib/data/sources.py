@@ -1,0 +1,181 @@
+"""Find a data file: the local mirror, then the project's cache, then its canonical source.
+
+Every file is known by its path inside the mirror (``ud_english_ewt/en_ewt-ud-dev.conllu.gz``)
+and by the SHA-256 of its uncompressed content, checked wherever the file comes from. Mirror and
+cache hold the same layout of gzip files. Resolution order:
+
+1. the mirror named by the ``data_dir`` argument, else by ``$BOOK_DATA_DIR``;
+2. the cache, ``<cache>/data/<name>`` (see :func:`lib.artifacts.cache_dir`);
+3. a download from the canonical source, checked and written atomically into the cache.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import tarfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from lib.artifacts import atomic_path, cache_dir, sha256_of
+
+MIRROR_ENV = "BOOK_DATA_DIR"
+_EWT = "https://raw.githubusercontent.com/UniversalDependencies/UD_English-EWT/r2.16/en_ewt-ud-{}.conllu"
+_SNLI = "https://nlp.stanford.edu/projects/snli/snli_1.0.zip"
+_VADER = "https://files.pythonhosted.org/packages/source/v/vaderSentiment/vaderSentiment-3.3.2.tar.gz"
+_VADER_INNER = ("vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz",)
+
+
+class DataError(RuntimeError):
+    """A data file is missing, corrupt or cannot be fetched; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One file of the mirror and where it comes from.
+
+    ``members`` is the path through nested archives at ``url`` (empty: the url is the file);
+    ``head_lines`` keeps only the first lines (the SNLI train sample).
+    """
+
+    name: str
+    sha256: str
+    url: str | None
+    members: tuple[str, ...] = ()
+    head_lines: int | None = None
+
+
+def _vader(stem: str, sha: str) -> DataFile:
+    member = f"hutto_ICWSM_2014/{stem}_GroundTruth.txt"
+    return DataFile(f"vader/{stem}_GroundTruth.txt.gz", sha, _VADER, _VADER_INNER + (member,))
+
+
+FILES: dict[str, DataFile] = {f.name: f for f in [
+    DataFile("ud_english_ewt/en_ewt-ud-train.conllu.gz",
+             "3fb78e2b55482c8ee00caa653af436c88c9e5bc9a73ce26e4ae3ddc79d2b7e7b", _EWT.format("train")),
+    DataFile("ud_english_ewt/en_ewt-ud-dev.conllu.gz",
+             "531a54ff90d6ab12201c5a50c3e78e6ddac4de69abc4bce5d275d3cd29efe2b6", _EWT.format("dev")),
+    DataFile("ud_english_ewt/en_ewt-ud-test.conllu.gz",
+             "e266e515a0a7547657ed3d90d9ba46487d6bd251f27ad4269d4e8a427c8555cd", _EWT.format("test")),
+    DataFile("snli/snli_1.0_test.jsonl.gz",
+             "05713b48f5d506dc64e28325afc561518ece5fec809306838c3916420e2412e7", _SNLI,
+             ("snli_1.0/snli_1.0_test.jsonl",)),
+    DataFile("snli/snli_1.0_train_first100k.jsonl.gz",
+             "b4df4174f162d348a41befb580e52264e077032a312fc459b84dd4b2e2cf45aa", _SNLI,
+             ("snli_1.0/snli_1.0_train.jsonl",), head_lines=100_000),
+    _vader("movieReviewSnippets", "c8293b0d942e90e223ea2c0955d969040d1a1be514a978b9af0698940bd13350"),
+    _vader("tweets", "dfbe7102e2f92579ed8b19df9a3822491880697c67adf712fb66e520cc05102f"),
+    _vader("nytEditorialSnippets", "7d8fbcce7dde5d716da53e78f4ef4be6b706e9ef1e1d51887e6d0ad4b69cc27e"),
+    _vader("amazonReviewSnippets", "11a9807a0974a2506a2d3b4851eaf69b3d6d20688ce4923adda2312a4f6dd6c2"),
+    # Derived from gensim 4.4.0's test data with gensim's filter_wiki: no single file to download.
+    DataFile("wikipedia/enwiki_sample.jsonl.gz",
+             "0812abd709ed44ad2ab577333df8cffa90013d3160a51841701c674b33048cb6", None),
+]}
+
+_verified: dict[tuple[str, int, int], str] = {}
+
+
+def gz_sha256(path: Path) -> str:
+    """SHA-256 of a gzip file's uncompressed content (memoised by path, size and mtime)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _verified:
+        try:
+            with gzip.open(path, "rb") as handle:
+                _verified[key] = sha256_of(iter(lambda: handle.read(1 << 20), b""))
+        except (OSError, EOFError) as err:
+            raise DataError(f"{path} is not a readable gzip file ({err}): delete it or "
+                            "replace it with the file from the canonical source.") from None
+    return _verified[key]
+
+
+def _checked(path: Path, spec: DataFile, where: str) -> Path:
+    actual = gz_sha256(path)
+    if actual != spec.sha256:
+        raise DataError(
+            f"{path} ({where}) has SHA-256 {actual[:12]}… of its content, expected "
+            f"{spec.sha256[:12]}…: it is corrupt or from another release. Replace it with the file "
+            f"from {spec.url or 'the data README'}" + (", or delete it to download it again." if where == "cache" else "."))
+    return path
+
+
+def data_path(name: str, data_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """Local, checked path of mirror file ``name`` (see the module docstring for the order)."""
+    if name not in FILES:
+        raise DataError(f"unknown data file {name!r}; known: {', '.join(sorted(FILES))}")
+    spec = FILES[name]
+    mirror = data_dir or os.environ.get(MIRROR_ENV)
+    if mirror:
+        if not Path(mirror).is_dir():
+            raise DataError(f"data mirror {mirror} (from {'data_dir' if data_dir else '$' + MIRROR_ENV}) "
+                            "is not a folder: point it at the folder that holds ud_english_ewt/, snli/, ….")
+        if (Path(mirror) / name).is_file():
+            return _checked(Path(mirror) / name, spec, "mirror")
+    cached = cache_dir() / "data" / name
+    if cached.is_file():
+        return _checked(cached, spec, "cache")
+    if not download or spec.url is None:
+        raise DataError(_missing_message(name, mirror, spec))
+    try:
+        fetch(spec, cached)
+    except OSError as err:
+        raise DataError(f"could not download {spec.url} ({err}). " + _missing_message(name, mirror, spec)) from None
+    return cached
+
+
+def _missing_message(name: str, mirror: str | None, spec: DataFile) -> str:
+    where = f"the mirror {mirror} has no {name}" if mirror else f"no mirror is set (${MIRROR_ENV})"
+    how = "" if spec.url else " It cannot be downloaded as one file (see the data README)."
+    return (f"{name} is not available: {where} and the cache has none.{how} Set {MIRROR_ENV} "
+            f"(or the data_dir parameter) to a local mirror that holds {name}.")
+
+
+def fetch(spec: DataFile, target: Path) -> Path:
+    """Download ``spec`` to ``target`` (gzip), checking its SHA-256 before anything is kept."""
+    archive = _download(spec.url)
+    raw = archive.read_bytes()
+    for member in spec.members:
+        raw = _extract(raw, member, spec.url)
+    if spec.head_lines is not None:
+        raw = b"".join(io.BytesIO(raw).readlines()[: spec.head_lines])
+    actual = sha256_of([raw])
+    if actual != spec.sha256:
+        raise DataError(f"{spec.url} gave content with SHA-256 {actual[:12]}…, expected {spec.sha256[:12]}… "
+                        f"for {spec.name}: the source changed or the download is corrupt; nothing was kept.")
+    with atomic_path(target) as tmp, gzip.open(tmp, "wb") as out:
+        out.write(raw)
+    return target
+
+
+def _download(url: str) -> Path:
+    """Fetch ``url`` once into ``<cache>/downloads`` (atomic, with a progress bar)."""
+    target = cache_dir() / "downloads" / url.rstrip("/").rsplit("/", 1)[-1]
+    if target.is_file():
+        return target
+    with urllib.request.urlopen(url, timeout=60) as response, atomic_path(target) as tmp:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with open(tmp, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
+            for chunk in iter(lambda: response.read(1 << 20), b""):
+                out.write(chunk)
+                bar.update(len(chunk))
+    return target
+
+
+def _extract(raw: bytes, member: str, url: str) -> bytes:
+    try:
+        if zipfile.is_zipfile(io.BytesIO(raw)):
+            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+                return archive.read(member)
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:*") as archive:
+            handle = archive.extractfile(member)
+            if handle is None:
+                raise KeyError(member)
+            return handle.read()
+    except (KeyError, tarfile.TarError) as err:
+        raise DataError(f"{url} has no member {member!r} ({err}): the source changed; "
+                        "use a local mirror instead.") from None
+

