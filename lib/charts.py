@@ -48,7 +48,8 @@ def layer_lines(table: pd.DataFrame, y: str, color: str, title: str, subtitle: s
         y=alt.Y(f"{y}:Q", title=y_title or y, scale=alt.Scale(zero=False)),
         color=alt.Color(f"{color}:N"),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
-        tooltip=[alt.Tooltip(f"{color}:N"), alt.Tooltip("layer:O"), alt.Tooltip(f"{y}:Q", format=".3f"),
+        tooltip=[alt.Tooltip(f"{color}:N"), alt.Tooltip("layer:O"),
+                 alt.Tooltip(f"{y}:Q", title=y_title or y, format=".3f"),
                  *[alt.Tooltip(field) for field in tooltip_extra]],
     )
     return (base.mark_line() + base.mark_point()).add_params(pick).properties(width="container")
