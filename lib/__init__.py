@@ -14,15 +14,19 @@ from lib import charts
 from lib.data import (DataError, Record, load_ewt, load_mnli, load_snli, load_squad, load_vader,
                       load_wikipedia)
 from lib.extract import Reps, extract_layers
+from lib.finetune import (FinetuneConfig, get_or_train, history_table, load_finetuned, metrics_table,
+                          profile_config)
 from lib.geometry import describe_layers
 from lib.models import Encoder, load_encoder, pick_device
 from lib.profiles import check_parameters, load_profile, seed_everything
 from lib.provenance import describe_environment
 from lib.similarity import linear_cka
+from lib.weights import relative_change, weight_change
 
 REPOSITORY = "https://github.com/what-happens-to-bert/book"
 
-__all__ = ["DataError", "Encoder", "REPOSITORY", "Record", "Reps", "charts", "check_parameters",
-           "describe_environment", "describe_layers", "extract_layers", "linear_cka", "load_encoder",
-           "load_ewt", "load_mnli", "load_profile", "load_snli", "load_squad", "load_vader",
-           "load_wikipedia", "pick_device", "seed_everything"]
+__all__ = ["DataError", "Encoder", "FinetuneConfig", "REPOSITORY", "Record", "Reps", "charts",
+           "check_parameters", "describe_environment", "describe_layers", "extract_layers", "get_or_train",
+           "history_table", "linear_cka", "load_encoder", "load_ewt", "load_finetuned", "load_mnli",
+           "load_profile", "load_snli", "load_squad", "load_vader", "load_wikipedia", "metrics_table",
+           "pick_device", "profile_config", "relative_change", "seed_everything", "weight_change"]

@@ -36,23 +36,54 @@ def enable() -> None:
     alt.renderers.enable("html")
 
 
-def layer_lines(table: pd.DataFrame, y: str, color: str, title: str, subtitle: str,
-                y_title: str | None = None, tooltip_extra: tuple[str, ...] = ()) -> alt.Chart:
-    """Value by layer, one line per ``color`` group; click the legend to highlight a group.
+def line_chart(table: pd.DataFrame, x: str, y: str, color: str, title: str, subtitle: str,
+               x_title: str | None = None, y_title: str | None = None, tooltip_extra: tuple[str, ...] = (),
+               choose: str | None = None) -> alt.Chart:
+    """``y`` against ``x`` (an encoding such as ``"layer:O"``), one line per ``color`` group.
 
-    ``table`` is tidy: one row per (group, layer) with columns ``layer``, ``y``, ``color``.
+    Click the legend to highlight a group; ``choose`` adds a drop-down that shows one value of
+    that column at a time (the first, sorted, to begin with).
     """
-    pick = alt.selection_point(fields=[color], bind="legend")
+    pick = alt.selection_point(fields=[color.split(":")[0]], bind="legend")
+    x_field = x.split(":")[0]
     base = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).encode(
-        x=alt.X("layer:O", title="layer (0 = embeddings)", axis=alt.Axis(labelAngle=0)),
+        x=alt.X(x, title=x_title or x_field, axis=alt.Axis(labelAngle=0)),
         y=alt.Y(f"{y}:Q", title=y_title or y, scale=alt.Scale(zero=False)),
-        color=alt.Color(f"{color}:N"),
+        color=alt.Color(color if ":" in color else f"{color}:N"),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
-        tooltip=[alt.Tooltip(f"{color}:N"), alt.Tooltip("layer:O"),
+        tooltip=[alt.Tooltip(color if ":" in color else f"{color}:N"), alt.Tooltip(x),
                  alt.Tooltip(f"{y}:Q", title=y_title or y, format=".3f"),
                  *[alt.Tooltip(field) for field in tooltip_extra]],
     )
-    return (base.mark_line() + base.mark_point()).add_params(pick).properties(width="container")
+    chart = (base.mark_line() + base.mark_point()).add_params(pick)
+    if choose:
+        options = sorted(table[choose].unique().tolist())
+        menu = alt.param(name=f"pick_{choose}", value=options[0],
+                         bind=alt.binding_select(options=options, name=f"{choose} "))
+        chart = chart.add_params(menu).transform_filter(alt.datum[choose] == menu)
+    return chart.properties(width="container")
+
+
+def layer_lines(table: pd.DataFrame, y: str, color: str, title: str, subtitle: str,
+                y_title: str | None = None, tooltip_extra: tuple[str, ...] = (),
+                choose: str | None = None) -> alt.Chart:
+    """Value by layer (0 = embeddings), one line per ``color`` group; see :func:`line_chart`."""
+    return line_chart(table, "layer:O", y, color, title, subtitle, x_title="layer (0 = embeddings)",
+                      y_title=y_title, tooltip_extra=tooltip_extra, choose=choose)
+
+
+def seed_points(table: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
+    """One point per seed and a tick at the mean, per (task, metric); ``table`` from ``metrics_table``."""
+    table = table.assign(row=table.task + " · " + table.metric)
+    base = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).encode(
+        y=alt.Y("row:N", title=None), x=alt.X("value:Q", title="test score", scale=alt.Scale(zero=False)))
+    points = base.mark_point(size=90).encode(
+        color=alt.Color("seed:N"),
+        tooltip=["task", "metric", "seed:N", alt.Tooltip("value:Q", format=".3f")])
+    mean = base.mark_tick(thickness=3, size=26, color="#333").encode(
+        x="mean(value):Q", tooltip=["task", "metric", alt.Tooltip("mean(value):Q", format=".3f", title="mean"),
+                                    alt.Tooltip("stdev(value):Q", format=".3f", title="sd over seeds")])
+    return (mean + points).properties(width="container")
 
 
 def write_vega_assets(static_dir: str | Path) -> list[str]:

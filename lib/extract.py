@@ -33,9 +33,9 @@ class Reps:
         return self.vectors.shape[1]
 
 
-def _tokenize(encoder: Encoder, words: Sequence[str]) -> tuple[list[int], list[int | None]]:
-    """Subword ids and each subword's word index; a word with no subword becomes [UNK]."""
-    tok = encoder.tokenizer
+def tokenize_words(tok, words: Sequence[str]) -> tuple[list[int], list[int | None]]:
+    """Subword ids (with [CLS] and [SEP]) and each subword's word index; a word with no subword
+    becomes [UNK]."""
     enc = tok(list(words), is_split_into_words=True, add_special_tokens=True, truncation=False)
     word_ids = enc.word_ids()
     if len({w for w in word_ids if w is not None}) < len(words):
@@ -68,7 +68,7 @@ def extract_layers(encoder: Encoder, sentences: Sequence[Sequence[str]], pooling
                    progress: bool = True) -> Reps:
     """Embed pre-tokenised sentences; returns :class:`Reps` with words in input order."""
     layers = _check_inputs(encoder, sentences, pooling, layers)
-    encoded = [_tokenize(encoder, words) for words in sentences]
+    encoded = [tokenize_words(encoder.tokenizer, words) for words in sentences]
     limit = encoder.model.config.max_position_embeddings
     too_long = [i for i, (ids, _) in enumerate(encoded) if len(ids) > limit]
     if too_long:

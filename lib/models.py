@@ -63,19 +63,23 @@ def resolve_model(name: str) -> str:
                      "'random-init:<alias or path>', a hub id or a local folder")
 
 
-def load_encoder(name: str = "minilm", device: str = "cpu", seed: int = 0) -> Encoder:
-    """Load an encoder in eval mode on ``device``; ``seed`` only matters for ``random-init``."""
+def load_encoder(name: str = "minilm", device: str = "cpu", seed: int = 0, attention: str | None = None) -> Encoder:
+    """Load an encoder in eval mode on ``device``; ``seed`` only matters for ``random-init``.
+
+    ``attention`` picks the attention kernel (``eager`` or ``sdpa``; ``None``: transformers' default).
+    """
     transformers.utils.logging.disable_progress_bar()  # one bar per library call, none per load
     base, _, like = name.partition(":")
     if base == RANDOM_PREFIX:
         source = resolve_model(like or "minilm")
         config = AutoConfig.from_pretrained(source, trust_remote_code=False)
         torch.manual_seed(seed)
-        model = AutoModel.from_config(config, trust_remote_code=False)
+        model = AutoModel.from_config(config, trust_remote_code=False, attn_implementation=attention)
     else:
         source = resolve_model(name)
         try:
-            model = AutoModel.from_pretrained(source, use_safetensors=True, trust_remote_code=False)
+            model = AutoModel.from_pretrained(source, use_safetensors=True, trust_remote_code=False,
+                                              attn_implementation=attention)
         except OSError as err:
             raise OSError(f"could not load model {name!r} from {source}: {err}. Offline, use a local "
                           "folder with config.json and model.safetensors, or the alias 'minilm'.") from None
@@ -83,6 +87,17 @@ def load_encoder(name: str = "minilm", device: str = "cpu", seed: int = 0) -> En
     if not tokenizer.is_fast:
         raise ValueError(f"{name}: the book needs a fast tokenizer (word_ids) and {source} has none")
     return Encoder(name=name, model=model.to(device).eval(), tokenizer=tokenizer)
+
+
+def model_shape(name: str) -> tuple[int, int]:
+    """(transformer layers, hidden size) of a model, read from its config without loading weights."""
+    source = resolve_model(name.partition(":")[2] or "minilm" if name.startswith(RANDOM_PREFIX) else name)
+    try:
+        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+    except OSError as err:
+        raise OSError(f"could not read the configuration of model {name!r} from {source} ({str(err)[:200]}). "
+                      "Offline, use a local folder or the alias 'minilm'.") from None
+    return config.num_hidden_layers, config.hidden_size
 
 
 def pick_device(device: str = "auto") -> str:
@@ -94,3 +109,15 @@ def pick_device(device: str = "auto") -> str:
     if device.split(":")[0] not in ("cpu", "cuda", "mps"):
         raise ValueError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N, mps")
     return device
+
+
+def freeze_layers(model: torch.nn.Module, freeze_below: int) -> None:
+    """Freeze the embeddings and transformer layers 1..k (``k = freeze_below``; 0 freezes nothing)."""
+    if freeze_below <= 0:
+        return
+    layers = model.encoder.layer
+    if freeze_below > len(layers):
+        raise ValueError(f"freeze_below={freeze_below} is outside 0..{len(layers)}")
+    for module in [model.embeddings, *layers[:freeze_below]]:
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)

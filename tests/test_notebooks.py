@@ -28,6 +28,9 @@ def test_chapter_hygiene(path: Path):
     for node in ast.parse("".join(parameters[0]["source"])).body:
         assert isinstance(node, ast.AnnAssign), "parameters are typed literals: name: type = value"
         defaults[node.target.id] = ast.literal_eval(node.value)
+    import papermill
+
+    assert set(papermill.inspect_notebook(str(path))) == set(defaults), "papermill must parse every parameter"
     cpu = load_profile("cpu")
     assert {k: v for k, v in defaults.items()} == {k: cpu[k] for k in defaults}, "defaults are the cpu profile"
     assert "lib.check_parameters(" in "".join(code[2]["source"]), "the cell after parameters validates them"
