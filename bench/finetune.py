@@ -92,7 +92,7 @@ def main() -> None:
         for name in results:
             results[name]["mfu"] = round(results[name]["tflops_per_s"] / args.peak_tflops, 4)
     print(json.dumps({"shape": args.shape, "device": args.device, "examples": args.examples,
-                      "batch_size": args.batch_size, "ours": {"precision": ours_runtime.precision,
+                      "batch_size": args.batch_size, "ours_recipe": {"precision": ours_runtime.precision,
                                                                 "attention": ours_runtime.attention},
                       **results, "speedup": round(results["ours"]["samples_per_s"] /
                                                   results["plain"]["samples_per_s"], 2)}))

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from lib.artifacts import cache_dir, sha256_of
+from lib.artifacts import atomic_dir, cache_dir, sha256_of
 
 WEIGHTS, MANIFEST = "model.safetensors", "manifest.json"
 
@@ -53,17 +50,10 @@ def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def save_model(folder: Path, model: torch.nn.Module, manifest: dict) -> Path:
     """Write weights and manifest into ``folder`` atomically (a sibling temp folder, then a rename)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_dir(folder) as tmp:
         save_file(_state(model), tmp / WEIGHTS)
         manifest = dict(manifest, weights_sha256=_file_sha(tmp / WEIGHTS), versions=versions())
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 
@@ -94,18 +84,10 @@ def load_weights(folder: Path, model: torch.nn.Module) -> dict:
 
 def save_partial(folder: Path, model, optimizer, scheduler, progress: dict) -> None:
     """Checkpoint a run in progress (atomic): weights, optimizer and scheduler state, progress."""
-    with_trainer = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_dir(folder) as tmp:
         save_file(_state(model), tmp / WEIGHTS)
-        torch.save(with_trainer, tmp / "trainer.pt")
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "trainer.pt")
         (tmp / "progress.json").write_text(json.dumps(progress), encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def load_partial(folder: Path, model, optimizer, scheduler) -> dict | None:

@@ -150,11 +150,12 @@ def train(config: FinetuneConfig, folder: Path, runtime: Runtime, data_dir: str 
     per_epoch = len(length_grouped_batches(lengths, config.batch_size, seed=0)) // runtime.world
     optimizer, scheduler = _optimizer(model, config, per_epoch * config.epochs)
     partial = folder.with_name(folder.name + ".partial")
-    state = checkpoints.load_partial(partial, model, optimizer, scheduler) or {"step": 0, "history": []}
+    state = checkpoints.load_partial(partial, model, optimizer, scheduler) or {"step": 0, "history": [],
+                                                                                "running": []}
     trained = runtime.wrap(model)
     bar = tqdm(total=per_epoch * config.epochs, initial=state["step"], desc=f"fine-tuning {config.task}",
                disable=not progress or runtime.rank != 0)
-    running = []
+    running = state["running"]  # losses since the last point of the curve
     for epoch in range(config.epochs):
         batches = length_grouped_batches(lengths, config.batch_size, seed=config.seed * 1000 + epoch)
         batches = batches[runtime.rank::runtime.world][:per_epoch]
@@ -176,7 +177,7 @@ def train(config: FinetuneConfig, folder: Path, runtime: Runtime, data_dir: str 
             if step % LOG_EVERY == 0 or step == per_epoch * (epoch + 1):
                 state["history"].append({"step": step, "epoch": epoch + 1, "split": "train", "metric": "loss",
                                          "value": float(np.mean(running))})
-                running = []
+                running.clear()
             if index + 1 == len(batches) and runtime.rank == 0:
                 dev = evaluate(model, dev_features, config.task, pad_id, records=data.dev, autocast=runtime.bf16)
                 state["history"] += [{"step": step, "epoch": epoch + 1, "split": "dev", "metric": name,
@@ -185,6 +186,7 @@ def train(config: FinetuneConfig, folder: Path, runtime: Runtime, data_dir: str 
             if (step % checkpoint_every == 0 or index + 1 == len(batches)) and runtime.rank == 0:
                 checkpoints.save_partial(partial, model, optimizer, scheduler, state)
     bar.close()
+    state.pop("running")
     manifest = {"task": config.task, "model": config.model, "seed": config.seed, "dataset": data.dataset,
                 "labels": list(data.labels), "config": config.identity(runtime), "history": state["history"],
                 "sizes": {"train": len(data.train), "dev": len(data.dev), "test": len(data.test)}}

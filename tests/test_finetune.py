@@ -136,9 +136,9 @@ def test_kill_9_then_resume_ends_like_an_uninterrupted_run(mirror, tmp_path):
     assert resumed.returncode == 0, err
     result = json.loads(out.strip().splitlines()[-1])
     assert result["metrics"] == expected["metrics"]
-    weights = [json.loads((Path(r["checkpoint"]) / "manifest.json").read_text())["weights_sha256"]
-               for r in (expected, result)]
-    assert weights[0] == weights[1]
+    manifests = [json.loads((Path(r["checkpoint"]) / "manifest.json").read_text()) for r in (expected, result)]
+    assert manifests[0]["weights_sha256"] == manifests[1]["weights_sha256"]
+    assert manifests[0]["history"] == manifests[1]["history"]
     assert not list((tmp_path / "killed").rglob("*.partial"))
 
 
