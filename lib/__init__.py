@@ -18,6 +18,7 @@ from lib.finetune import (FinetuneConfig, get_or_train, history_table, load_fine
                           profile_config)
 from lib.geometry import describe_layers
 from lib.models import Encoder, load_encoder, pick_device
+from lib.probing import probe_model, probe_sentences
 from lib.profiles import check_parameters, load_profile, seed_everything
 from lib.provenance import describe_environment
 from lib.similarity import linear_cka
@@ -29,4 +30,4 @@ __all__ = ["DataError", "Encoder", "FinetuneConfig", "REPOSITORY", "Record", "Re
            "check_parameters", "describe_environment", "describe_layers", "extract_layers", "get_or_train",
            "history_table", "linear_cka", "load_encoder", "load_ewt", "load_finetuned", "load_mnli",
            "load_profile", "load_snli", "load_squad", "load_vader", "load_wikipedia", "metrics_table",
-           "pick_device", "profile_config", "relative_change", "seed_everything", "weight_change"]
+           "pick_device", "probe_model", "probe_sentences", "profile_config", "relative_change", "seed_everything", "weight_change"]

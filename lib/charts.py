@@ -86,6 +86,37 @@ def seed_points(table: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
     return (mean + points).properties(width="container")
 
 
+def layer_band(table: pd.DataFrame, y: str, low: str, high: str, color: str, title: str, subtitle: str,
+               y_title: str | None = None, choose: str | None = None) -> alt.Chart:
+    """A line per ``color`` group over layers with a band from ``low`` to ``high`` and a zero rule."""
+    base = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).encode(
+        x=alt.X("layer:O", title="layer (0 = embeddings)", axis=alt.Axis(labelAngle=0)),
+        color=alt.Color(f"{color}:N"))
+    tips = [alt.Tooltip(f"{color}:N"), alt.Tooltip("layer:O"), alt.Tooltip(f"{y}:Q", format=".3f", title=y_title or y),
+            alt.Tooltip(f"{low}:Q", format=".3f"), alt.Tooltip(f"{high}:Q", format=".3f")]
+    band = base.mark_area(opacity=0.18).encode(y=alt.Y(f"{low}:Q", title=y_title or y), y2=f"{high}:Q")
+    line = base.mark_line().encode(y=f"{y}:Q")
+    points = base.mark_point().encode(y=f"{y}:Q", tooltip=tips)
+    zero = alt.Chart(table).mark_rule(color="#888", strokeDash=[4, 4]).encode(y=alt.datum(0))
+    chart = alt.layer(band, line, points, zero)
+    if choose:
+        options = sorted(table[choose].unique().tolist())
+        menu = alt.param(name=f"pick_{choose}", value=options[0],
+                         bind=alt.binding_select(options=options, name=f"{choose} "))
+        chart = chart.add_params(menu).transform_filter(alt.datum[choose] == menu)
+    return chart.properties(width="container")
+
+
+def dots(table: pd.DataFrame, x: str, y: str, color: str, title: str, subtitle: str,
+         x_title: str | None = None) -> alt.Chart:
+    """One point per row: ``x`` quantitative against the ``y`` category, coloured by ``color``."""
+    return alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).mark_point(size=90).encode(
+        x=alt.X(f"{x}:Q", title=x_title or x, scale=alt.Scale(zero=False)),
+        y=alt.Y(f"{y}:N", title=None), color=alt.Color(f"{color}:N"),
+        tooltip=[alt.Tooltip(c) for c in table.columns if c not in (x,)] + [alt.Tooltip(f"{x}:Q", format=".3f")],
+    ).properties(width="container")
+
+
 def write_vega_assets(static_dir: str | Path) -> list[str]:
     """Write the offline vega bundle and its preload into ``static_dir``; returns their names.
 

@@ -3,6 +3,7 @@
     python -m lib build --profile cpu            # every chapter, then the HTML in _build/html
     python -m lib run book/01_layers.ipynb --profile smoke -p n_sentences=100
     python -m lib finetune --task nli --profile cpu --seed 0   # last line: a JSON summary
+    python -m lib probe --profile cpu --model nli/0 --task upos  # model: an alias or task/seed
 """
 from __future__ import annotations
 
@@ -47,14 +48,47 @@ def _parser() -> argparse.ArgumentParser:
                       help="override one profile parameter (repeatable), e.g. -p learning_rate=5e-5")
     tune.add_argument("--checkpoint-every", type=int, default=200, help="steps between two checkpoints")
     tune.add_argument("--no-progress", action="store_true")
+    probe = commands.add_parser("probe", help="probe every layer of one model; prints a JSON summary last")
+    probe.add_argument("--model", default="", help="an alias, path or hub id, or task/seed of a fine-tuned model "
+                                                   "(default: the profile's model)")
+    probe.add_argument("--task", required=True, help="upos | deprel | structural")
+    probe.add_argument("--profile", default="cpu", choices=profile_names())
+    probe.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE")
     return parser
+
+
+def _profile_params(args) -> dict:
+    from lib.profiles import check_parameters, load_profile
+
+    return check_parameters(**{**load_profile(args.profile), **dict(args.parameter)})
+
+
+def _probe(args) -> dict:
+    from lib.probing import probe_model, probe_sentences
+    from lib.finetune import get_or_train, profile_config
+
+    params = _profile_params(args)
+    name = args.model or params["model"]
+    task, _, seed = name.partition("/")
+    if seed.isdigit() and task in ("nli", "sentiment", "parsing", "qa"):
+        model = get_or_train(profile_config(task, int(seed), params), data_dir=params["data_dir"] or None,
+                             device=params["device"], progress=False)
+    else:
+        model = name
+    train, test = probe_sentences(params["probe_train_sentences"], params["probe_test_sentences"],
+                                  params["data_dir"] or None)
+    layers, mix = probe_model(model, train, test, [args.task], params["seed"], params["probe_epochs"],
+                              params["structural_epochs"], params["probe_rank"], progress=False)
+    entries = [{key: (None if value != value else value) for key, value in row.items()}
+               for row in layers.reindex(columns=["layer", "score", "control", "selectivity"]).to_dict("records")]
+    return {"model": name, "task": args.task, "layers": entries,
+            "expected_layer": None if mix.empty else float(mix.expected_layer.iloc[0])}
 
 
 def _finetune(args) -> dict:
     from lib.finetune import get_or_train, profile_config, summary
-    from lib.profiles import check_parameters, load_profile
 
-    params = check_parameters(**{**load_profile(args.profile), **dict(args.parameter)})
+    params = _profile_params(args)
     config = profile_config(args.task, args.seed, params, freeze_below=args.freeze_below)
     manifest = get_or_train(config, data_dir=params["data_dir"] or None, device=params["device"],
                             progress=not args.no_progress, checkpoint_every=args.checkpoint_every)
@@ -74,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"The book is at {index} (built in {time.perf_counter() - start:.0f} s).")
         elif args.command == "finetune":
             print(json.dumps(_finetune(args)), flush=True)
+        elif args.command == "probe":
+            print(json.dumps(_probe(args)), flush=True)
         else:
             out = book.run_chapter(args.notebook, args.out, args.profile, dict(args.parameter), force=True)
             print(f"Executed notebook: {out} ({time.perf_counter() - start:.0f} s)")

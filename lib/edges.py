@@ -88,13 +88,14 @@ def read_jiant(path: str | Path) -> EdgeTargets:
                        span2=np.array(span2) if span2 else None, labels=np.array(labels, dtype=object).astype(str))
 
 
-def control_labels(targets: EdgeTargets, seed: int) -> np.ndarray:
-    """Hewitt & Liang (2019) control task: each word type (of span1's first word) gets a random
-    label drawn from the task's label distribution, the same wherever the type occurs."""
+def control_labels(target_sets: list[EdgeTargets], seed: int) -> list[np.ndarray]:
+    """Hewitt & Liang (2019) control task for each set (train, test, ...): every word type (of
+    span1's first word, lower-cased) gets one random label, drawn from the label distribution of
+    all sets together, and keeps it in every set and every occurrence."""
     rng = np.random.default_rng(seed)
-    types = [targets.words[s][a].lower() for s, (a, _) in zip(targets.sentence, targets.span1)]
-    values, counts = np.unique(targets.labels, return_counts=True)
-    assigned = {}
-    for word in sorted(set(types)):
-        assigned[word] = rng.choice(values, p=counts / counts.sum())
-    return np.array([assigned[word] for word in types])
+    types = [[t.words[s][a].lower() for s, (a, _) in zip(t.sentence, t.span1)] for t in target_sets]
+    values, counts = np.unique(np.concatenate([t.labels for t in target_sets]), return_counts=True)
+    vocabulary = sorted({word for words in types for word in words})
+    drawn = rng.choice(values, size=len(vocabulary), p=counts / counts.sum())
+    assigned = dict(zip(vocabulary, drawn))
+    return [np.array([assigned[word] for word in words]) for words in types]
