@@ -55,13 +55,7 @@ def line_chart(table: pd.DataFrame, x: str, y: str, color: str, title: str, subt
                  alt.Tooltip(f"{y}:Q", title=y_title or y, format=".3f"),
                  *[alt.Tooltip(field) for field in tooltip_extra]],
     )
-    chart = (base.mark_line() + base.mark_point()).add_params(pick)
-    if choose:
-        options = sorted(table[choose].unique().tolist())
-        menu = alt.param(name=f"pick_{choose}", value=options[0],
-                         bind=alt.binding_select(options=options, name=f"{choose} "))
-        chart = chart.add_params(menu).transform_filter(alt.datum[choose] == menu)
-    return chart.properties(width="container")
+    return _menu((base.mark_line() + base.mark_point()).add_params(pick), table, choose).properties(width="container")
 
 
 def layer_lines(table: pd.DataFrame, y: str, color: str, title: str, subtitle: str,
@@ -98,13 +92,41 @@ def layer_band(table: pd.DataFrame, y: str, low: str, high: str, color: str, tit
     line = base.mark_line().encode(y=f"{y}:Q")
     points = base.mark_point().encode(y=f"{y}:Q", tooltip=tips)
     zero = alt.Chart(table).mark_rule(color="#888", strokeDash=[4, 4]).encode(y=alt.datum(0))
-    chart = alt.layer(band, line, points, zero)
-    if choose:
-        options = sorted(table[choose].unique().tolist())
-        menu = alt.param(name=f"pick_{choose}", value=options[0],
-                         bind=alt.binding_select(options=options, name=f"{choose} "))
-        chart = chart.add_params(menu).transform_filter(alt.datum[choose] == menu)
-    return chart.properties(width="container")
+    return _menu(alt.layer(band, line, points, zero), table, choose).properties(width="container")
+
+
+def _menu(chart, table: pd.DataFrame, choose: str | None):
+    """Add a drop-down that filters ``chart`` to one value of column ``choose``."""
+    if not choose:
+        return chart
+    options = sorted(table[choose].unique().tolist())
+    menu = alt.param(name=f"pick_{choose}", value=options[0], bind=alt.binding_select(options=options, name=f"{choose} "))
+    return chart.add_params(menu).transform_filter(alt.datum[choose] == menu)
+
+
+def floor_lines(table: pd.DataFrame, y: str, floor: str, color: str, title: str, subtitle: str,
+                y_title: str | None = None, choose: str | None = None) -> alt.Chart:
+    """Solid lines of ``y`` over layers and dashed lines of ``floor`` (the seed noise floor)."""
+    base = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).encode(
+        x=alt.X("layer:O", title="layer (0 = embeddings)", axis=alt.Axis(labelAngle=0)),
+        color=alt.Color(f"{color}:N"))
+    tips = [alt.Tooltip(f"{color}:N"), alt.Tooltip("layer:O"), alt.Tooltip(f"{y}:Q", format=".3f", title=y_title or y),
+            alt.Tooltip(f"{floor}:Q", format=".3f", title="seed floor")]
+    line = base.mark_line(point=True).encode(y=alt.Y(f"{y}:Q", title=y_title or y, scale=alt.Scale(zero=False)),
+                                             tooltip=tips)
+    dashed = base.mark_line(strokeDash=[5, 4], opacity=0.7).encode(y=f"{floor}:Q", tooltip=tips)
+    return _menu(alt.layer(line, dashed), table, choose).properties(width="container")
+
+
+def heatmap(table: pd.DataFrame, x: str, y: str, value: str, title: str, subtitle: str,
+            x_title: str | None = None, y_title: str | None = None, choose: str | None = None) -> alt.Chart:
+    """A layer-by-layer matrix: cell colour is ``value``; hover a cell for its number."""
+    chart = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).mark_rect().encode(
+        x=alt.X(f"{x}:O", title=x_title or x, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y(f"{y}:O", title=y_title or y, sort="descending"),
+        color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="viridis"), title=value),
+        tooltip=[alt.Tooltip(f"{x}:O"), alt.Tooltip(f"{y}:O"), alt.Tooltip(f"{value}:Q", format=".3f")])
+    return _menu(chart, table, choose).properties(width="container", height=300)
 
 
 def dots(table: pd.DataFrame, x: str, y: str, color: str, title: str, subtitle: str,

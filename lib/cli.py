@@ -4,6 +4,7 @@
     python -m lib run book/01_layers.ipynb --profile smoke -p n_sentences=100
     python -m lib finetune --task nli --profile cpu --seed 0   # last line: a JSON summary
     python -m lib probe --profile cpu --model nli/0 --task upos  # model: an alias or task/seed
+    python -m lib similarity --profile cpu --task nli            # RSA and CKA per layer, seed floor
 """
 from __future__ import annotations
 
@@ -54,7 +55,36 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--task", required=True, help="upos | deprel | structural")
     probe.add_argument("--profile", default="cpu", choices=profile_names())
     probe.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE")
+    similar = commands.add_parser("similarity", help="pre-trained vs fine-tuned RSA and CKA per layer; JSON last")
+    similar.add_argument("--task", required=True)
+    similar.add_argument("--profile", default="cpu", choices=profile_names())
+    similar.add_argument("--standardize", action="store_true", help="z-score each dimension first")
+    similar.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE")
     return parser
+
+
+def _similarity(args) -> dict:
+    from lib.layercache import task_layers
+    from lib.probing import probe_sentences
+    from lib.similarity import sample_tokens, versus_pretrained
+
+    params = _profile_params(args)
+    _, records = probe_sentences(params["probe_train_sentences"], params["probe_test_sentences"],
+                                 params["data_dir"] or None)
+    pre, tuned = task_layers(args.task, params, records, progress=False)
+    index = sample_tokens(pre.n_words, params["similarity_tokens"], params["seed"])
+    table = versus_pretrained(pre.vectors[:, index], [t.vectors[:, index] for t in tuned], params["rdm_method"],
+                              standardize=args.standardize)
+    wide = table.pivot(index="layer", columns="measure", values=["value", "seed_floor"])
+    entries = [{"layer": int(layer), "rsa": float(row[("value", "rsa")]), "cka": float(row[("value", "cka")]),
+                "rsa_seed_floor": _number(row[("seed_floor", "rsa")]),
+                "cka_seed_floor": _number(row[("seed_floor", "cka")])} for layer, row in wide.iterrows()]
+    return {"task": args.task, "model": params["model"], "seeds": params["seeds"], "tokens": len(index),
+            "method": params["rdm_method"], "layers": entries}
+
+
+def _number(value) -> float | None:
+    return None if value != value else float(value)
 
 
 def _profile_params(args) -> dict:
@@ -79,7 +109,7 @@ def _probe(args) -> dict:
                                   params["data_dir"] or None)
     layers, mix = probe_model(model, train, test, [args.task], params["seed"], params["probe_epochs"],
                               params["structural_epochs"], params["probe_rank"], progress=False)
-    entries = [{key: (None if value != value else value) for key, value in row.items()}
+    entries = [{key: _number(value) if key != "layer" else int(value) for key, value in row.items()}
                for row in layers.reindex(columns=["layer", "score", "control", "selectivity"]).to_dict("records")]
     return {"model": name, "task": args.task, "layers": entries,
             "expected_layer": None if mix.empty else float(mix.expected_layer.iloc[0])}
@@ -110,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(_finetune(args)), flush=True)
         elif args.command == "probe":
             print(json.dumps(_probe(args)), flush=True)
+        elif args.command == "similarity":
+            print(json.dumps(_similarity(args)), flush=True)
         else:
             out = book.run_chapter(args.notebook, args.out, args.profile, dict(args.parameter), force=True)
             print(f"Executed notebook: {out} ({time.perf_counter() - start:.0f} s)")

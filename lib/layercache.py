@@ -51,3 +51,19 @@ def cached_layers(model: str | dict, records: list[Record], pooling: str = "firs
                    "position": torch.from_numpy(reps.position), "layers": torch.tensor(reps.layers)}, str(tmp))
     reps.vectors = reps.vectors.astype(np.float16).astype(np.float32)  # the same numbers as a cache hit
     return reps
+
+
+def task_layers(task: str, params: dict, records: list[Record], device: str = "cpu",
+                progress: bool = True) -> tuple[Reps, list[Reps]]:
+    """Word vectors of ``records`` under the pre-trained model and under each fine-tuned seed of
+    ``task`` (``params``: a profile's or a chapter's parameters; models come from the store)."""
+    from lib.finetune import get_or_train, profile_config
+
+    pooling = params.get("pooling", "first")
+    pre = cached_layers(params["model"], records, pooling=pooling, device=device, progress=progress)
+    tuned = []
+    for seed in params["seeds"]:
+        manifest = get_or_train(profile_config(task, seed, params), data_dir=params["data_dir"] or None,
+                                device=device, progress=progress)
+        tuned.append(cached_layers(manifest, records, pooling=pooling, device=device, progress=progress))
+    return pre, tuned
