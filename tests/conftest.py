@@ -53,3 +53,15 @@ def smoke_book(mirror, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("book")
     build_book("smoke", out_root=root, log=lambda message: None)
     return root
+
+
+def run_lib_command(args: list[str], cache_dir: Path) -> dict:
+    """Run ``python -m lib ARGS`` with its own cache; assert success; return the last line's JSON."""
+    import json
+    import subprocess
+    import sys
+
+    env = {**os.environ, "BOOK_CACHE_DIR": str(cache_dir)}
+    result = subprocess.run([sys.executable, "-m", "lib", *args], env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])

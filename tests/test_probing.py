@@ -1,13 +1,11 @@
 """Probes: targets, control tasks, edge probes, scalar mix and the structural probe."""
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import run_lib_command
 from lib.data import load_ewt
 from lib.edges import control_labels, ewt_targets, read_jiant
 from lib.extract import Reps
@@ -170,11 +168,7 @@ def test_probes_are_deterministic_on_real_vectors(mirror, minilm):
 
 
 def test_probe_command(mirror, tmp_path):
-    env = {**os.environ, "BOOK_CACHE_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "lib", "probe", "--profile", "smoke", "--task", "deprel"],
-                            env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    summary = run_lib_command(["probe", "--profile", "smoke", "--task", "deprel"], tmp_path)
     assert [entry["layer"] for entry in summary["layers"]] == list(range(7))
     assert set(summary["layers"][0]) == {"layer", "score", "control", "selectivity"}
     assert 0 <= summary["expected_layer"] <= 6

@@ -1,15 +1,11 @@
 """RSA and CKA against naive references and their properties; bad input."""
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
 from scipy.spatial.distance import pdist
 from scipy.stats import pearsonr, spearmanr
 
+from conftest import run_lib_command
 from lib.cka import debiased_cka_torch, linear_cka_torch
 from lib.rsa import pairwise_pearson, prepare, rdm_rows, upper_triangle
 from lib.similarity import (same_layer, sample_tokens, similarity_matrix, standardized, versus_pretrained)
@@ -135,11 +131,7 @@ def test_token_sample():
 
 
 def test_similarity_command(mirror, tmp_path):
-    env = {**os.environ, "BOOK_CACHE_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "lib", "similarity", "--profile", "smoke", "--task", "sentiment"],
-                            env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-2000:]
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    summary = run_lib_command(["similarity", "--profile", "smoke", "--task", "sentiment"], tmp_path)
     assert [e["layer"] for e in summary["layers"]] == list(range(7))
     assert set(summary["layers"][0]) == {"layer", "rsa", "cka", "rsa_seed_floor", "cka_seed_floor"}
     assert all(0 <= e["cka"] <= 1 for e in summary["layers"])
