@@ -22,7 +22,7 @@ from lib.probing import probe_model, probe_sentences
 from lib.profiles import check_parameters, load_profile, seed_everything
 from lib.provenance import describe_environment
 from lib.layercache import cached_layers, task_layers
-from lib.similarity import linear_cka, sample_tokens, same_layer, similarity_matrix, versus_pretrained
+from lib.similarity import linear_cka, matrix_table, sample_tokens, same_layer, similarity_matrix, versus_pretrained
 from lib.weights import relative_change, weight_change
 
 REPOSITORY = "https://github.com/what-happens-to-bert/book"
@@ -33,4 +33,4 @@ __all__ = ["DataError", "Encoder", "FinetuneConfig", "REPOSITORY", "Record", "Re
            "load_profile", "load_snli", "load_squad", "load_vader", "load_wikipedia", "metrics_table",
            "pick_device", "probe_model", "probe_sentences", "profile_config", "relative_change", "same_layer",
            "sample_tokens", "seed_everything", "similarity_matrix", "task_layers", "versus_pretrained",
-           "weight_change", "cached_layers"]
+           "weight_change", "cached_layers", "matrix_table"]

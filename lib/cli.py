@@ -96,11 +96,12 @@ def _profile_params(args) -> dict:
 def _probe(args) -> dict:
     from lib.probing import probe_model, probe_sentences
     from lib.finetune import get_or_train, profile_config
+    from lib.tasks import TASKS
 
     params = _profile_params(args)
     name = args.model or params["model"]
     task, _, seed = name.partition("/")
-    if seed.isdigit() and task in ("nli", "sentiment", "parsing", "qa"):
+    if seed.isdigit() and task in TASKS:
         model = get_or_train(profile_config(task, int(seed), params), data_dir=params["data_dir"] or None,
                              device=params["device"], progress=False)
     else:

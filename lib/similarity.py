@@ -122,3 +122,10 @@ def versus_pretrained(pre, tuned: list, method: str = "cosine", standardize: boo
         floor = floor.melt(id_vars="layer", var_name="measure", value_name="seed_floor")
         return table.merge(floor, on=["layer", "measure"])
     return table.assign(seed_floor=np.nan)
+
+
+def matrix_table(x, y, measure: str = "rsa", method: str = "cosine", device: str = "cpu") -> pd.DataFrame:
+    """:func:`similarity_matrix` as a tidy table (layer_x, layer_y, similarity), for a heatmap."""
+    matrix = similarity_matrix(x, y, measure, method, device=device)
+    layer_x, layer_y = np.meshgrid(np.arange(matrix.shape[0]), np.arange(matrix.shape[1]), indexing="ij")
+    return pd.DataFrame({"layer_x": layer_x.ravel(), "layer_y": layer_y.ravel(), "similarity": matrix.ravel()})
