@@ -56,9 +56,14 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         yield tmp
+        # two renames, so a reader (or a kill) never finds ``target`` half-deleted
+        old = None
         if target.exists():
-            shutil.rmtree(target)
+            old = target.with_name(f".{target.name}.old-{os.getpid()}-{tmp.name[-8:]}")
+            os.replace(target, old)
         os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -111,6 +111,15 @@ RESUME_ARGS = ["--task", "sentiment", "--profile", "smoke", "--seed", "0", "--no
                "--checkpoint-every", "1", "-p", "n_train={nli: 64, sentiment: 640, parsing: 48, qa: 0}"]
 
 
+def _partial_step(root: Path) -> int | None:
+    """The step of the checkpoint in progress under ``root``, or None; the trainer swaps it while we look."""
+    try:
+        found = list(root.rglob("*.partial/progress.json"))
+        return json.loads(found[0].read_text())["step"] if found else None
+    except (OSError, ValueError):
+        return None
+
+
 def test_kill_9_then_resume_ends_like_an_uninterrupted_run(mirror, tmp_path):
     whole = _cli(RESUME_ARGS, tmp_path / "whole")
     out, err = whole.communicate(timeout=600)
@@ -121,15 +130,15 @@ def test_kill_9_then_resume_ends_like_an_uninterrupted_run(mirror, tmp_path):
     deadline = time.time() + 300
     progress = None
     while time.time() < deadline and victim.poll() is None:
-        found = list((tmp_path / "killed").rglob("*.partial/progress.json"))
-        if found and json.loads(found[0].read_text())["step"] >= 3:
-            progress = found[0]
+        step = _partial_step(tmp_path / "killed")
+        if step is not None and step >= 3:
+            progress = step
             break
         time.sleep(0.05)
     assert progress is not None, "the run ended before it could be killed mid-way"
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    assert json.loads(progress.read_text())["step"] < 20  # 640 / 32 steps: killed mid-way
+    assert _partial_step(tmp_path / "killed") < 20  # 640 / 32 steps: killed mid-way
 
     resumed = _cli(RESUME_ARGS, tmp_path / "killed")
     out, err = resumed.communicate(timeout=600)
