@@ -130,13 +130,44 @@ def heatmap(table: pd.DataFrame, x: str, y: str, value: str, title: str, subtitl
 
 
 def dots(table: pd.DataFrame, x: str, y: str, color: str, title: str, subtitle: str,
-         x_title: str | None = None) -> alt.Chart:
+         x_title: str | None = None, choose: str | None = None) -> alt.Chart:
     """One point per row: ``x`` quantitative against the ``y`` category, coloured by ``color``."""
-    return alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).mark_point(size=90).encode(
+    chart = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).mark_point(size=90).encode(
         x=alt.X(f"{x}:Q", title=x_title or x, scale=alt.Scale(zero=False)),
-        y=alt.Y(f"{y}:N", title=None), color=alt.Color(f"{color}:N"),
+        y=alt.Y(f"{y}:N", title=None, sort=None), color=alt.Color(f"{color}:N"),
         tooltip=[alt.Tooltip(c) for c in table.columns if c not in (x,)] + [alt.Tooltip(f"{x}:Q", format=".3f")],
-    ).properties(width="container")
+    )
+    return _menu(chart, table, choose).properties(width="container")
+
+
+def seed_lines(table: pd.DataFrame, x: str, y: str, color: str, title: str, subtitle: str,
+               x_title: str | None = None, y_title: str | None = None, choose: str | None = None,
+               marks: dict | None = None) -> alt.Chart:
+    """The mean over seeds as a line per ``color`` group, each seed as a small point.
+
+    ``table`` has one row per seed (column ``seed``); ``marks`` labels some ``x`` values with a
+    vertical rule and a text (such as the two ends of an ablation grid).
+    """
+    tips = [alt.Tooltip(f"{color}:N"), alt.Tooltip(f"{x}:O", title=x_title or x)]
+    base = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).encode(
+        x=alt.X(f"{x}:O", title=x_title or x, axis=alt.Axis(labelAngle=0)), color=alt.Color(f"{color}:N"))
+    mean = base.mark_line(point=True).encode(
+        y=alt.Y(f"mean({y}):Q", title=y_title or y, scale=alt.Scale(zero=False)),
+        tooltip=tips + [alt.Tooltip(f"mean({y}):Q", format=".3f", title=f"mean {y_title or y}"),
+                        alt.Tooltip(f"min({y}):Q", format=".3f", title="lowest seed"),
+                        alt.Tooltip(f"max({y}):Q", format=".3f", title="highest seed")])
+    seeds = base.mark_point(size=25, opacity=0.5, filled=True).encode(
+        y=f"{y}:Q", tooltip=tips + [alt.Tooltip("seed:N"), alt.Tooltip(f"{y}:Q", format=".3f", title=y_title or y)])
+    layers = [mean, seeds]
+    if marks:
+        notes = pd.DataFrame({x: list(marks), "note": list(marks.values())})
+        if choose:  # one copy per menu option, so that the menu's filter keeps them
+            notes = notes.merge(pd.DataFrame({choose: sorted(table[choose].unique().tolist())}), how="cross")
+        rule = alt.Chart(notes).mark_rule(color="#999", strokeDash=[2, 3]).encode(x=f"{x}:O", tooltip=["note"])
+        text = alt.Chart(notes).mark_text(align="left", dx=3, dy=-6, color="#555", fontSize=11).encode(
+            x=f"{x}:O", y=alt.value(0), text="note")
+        layers += [rule, text]
+    return _menu(alt.layer(*layers), table, choose).properties(width="container")
 
 
 def write_vega_assets(static_dir: str | Path) -> list[str]:

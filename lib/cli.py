@@ -5,6 +5,8 @@
     python -m lib finetune --task nli --profile cpu --seed 0   # last line: a JSON summary
     python -m lib probe --profile cpu --model nli/0 --task upos  # model: an alias or task/seed
     python -m lib similarity --profile cpu --task nli            # RSA and CKA per layer, seed floor
+    python -m lib ablate --profile cpu --task nli                # freezing and restoring, per k
+    python -m lib shift --profile cpu --task sentiment           # similarity per domain and layer
 """
 from __future__ import annotations
 
@@ -60,7 +62,37 @@ def _parser() -> argparse.ArgumentParser:
     similar.add_argument("--profile", default="cpu", choices=profile_names())
     similar.add_argument("--standardize", action="store_true", help="z-score each dimension first")
     similar.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE")
+    ablate = commands.add_parser("ablate", help="partial freezing and layer restoring per boundary k; JSON last")
+    ablate.add_argument("--task", required=True)
+    ablate.add_argument("--profile", default="cpu", choices=profile_names())
+    ablate.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE",
+                        help="e.g. -p ablation_grid=[0,3,6]")
+    ablate.add_argument("--no-progress", action="store_true")
+    shift = commands.add_parser("shift", help="pre-trained vs fine-tuned similarity per domain and layer; JSON last")
+    shift.add_argument("--task", required=True)
+    shift.add_argument("--profile", default="cpu", choices=profile_names())
+    shift.add_argument("--domains", default="", help="comma-separated domains (default: the profile's for the task)")
+    shift.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE")
+    shift.add_argument("--no-progress", action="store_true")
     return parser
+
+
+def _ablate(args) -> dict:
+    from lib.ablation import ablation_table, summary
+
+    params = _profile_params(args)
+    table = ablation_table(args.task, params, device=params["device"], progress=not args.no_progress)
+    return {"model": params["model"], "seeds": params["seeds"], **summary(table)}
+
+
+def _shift(args) -> dict:
+    from lib.shift import shift_tables, summary
+
+    params = _profile_params(args)
+    domains = [d.strip() for d in args.domains.split(",") if d.strip()] or None
+    similarity, scores = shift_tables(args.task, params, domains, device=params["device"],
+                                      progress=not args.no_progress)
+    return {"model": params["model"], "seeds": params["seeds"], **summary(similarity, scores)}
 
 
 def _similarity(args) -> dict:
@@ -143,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(_probe(args)), flush=True)
         elif args.command == "similarity":
             print(json.dumps(_similarity(args)), flush=True)
+        elif args.command == "ablate":
+            print(json.dumps(_ablate(args)), flush=True)
+        elif args.command == "shift":
+            print(json.dumps(_shift(args)), flush=True)
         else:
             out = book.run_chapter(args.notebook, args.out, args.profile, dict(args.parameter), force=True)
             print(f"Executed notebook: {out} ({time.perf_counter() - start:.0f} s)")

@@ -116,4 +116,11 @@ def collate(features: list[dict], pad_id: int, pad_to: int | None = None) -> dic
     if "start" in first:
         batch["start"] = torch.tensor([f["start"] for f in features])
         batch["end"] = torch.tensor([f["end"] for f in features])
+    if "states" in first:  # stored hidden states of a frozen prefix (lib.ablation)
+        if len({f["states_layer"] for f in features}) != 1:
+            raise ValueError("a batch mixes hidden states of different layers")
+        batch["states"] = torch.nn.utils.rnn.pad_sequence([f["states"] for f in features], batch_first=True)
+        batch["states"] = torch.nn.functional.pad(batch["states"],
+                                                  (0, 0, 0, batch["input_ids"].shape[1] - batch["states"].shape[1]))
+        batch["states_layer"] = torch.tensor(first["states_layer"])
     return batch

@@ -12,7 +12,7 @@ every n-th batch and DDP averages the gradients; process 0 evaluates and writes.
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +38,10 @@ LOG_EVERY = 10  # steps between two points of the training-loss curve
 class FinetuneConfig:
     """Everything that changes a fine-tuned model (and so its store key).
 
-    ``freeze_below=k``: the embeddings and transformer layers 1..k stay frozen (0: none; the
-    model's layer count: the whole encoder, only the head trains). ``n_* <= 0``: the whole split.
+    ``freeze_below=k``: the embeddings and transformer layers 1..k stay frozen, in eval mode (no
+    dropout; our choice, which makes their output a fixed function of the input that
+    :mod:`lib.ablation` computes once); 0: none; the model's layer count: the whole encoder, only
+    the head trains. ``n_* <= 0``: the whole split.
     """
 
     task: str
@@ -74,30 +76,35 @@ class FinetuneConfig:
 
     def identity(self, runtime: Runtime) -> dict:
         """The store key's content: the config, how it runs, the data and trainer versions."""
-        return {**asdict(self), "precision": runtime.precision, "attention": runtime.attention,
-                "device_type": runtime.device.split(":")[0], "trainer_version": TRAINER_VERSION}
+        identity = {**asdict(self), "precision": runtime.precision, "attention": runtime.attention,
+                    "device_type": runtime.device.split(":")[0], "trainer_version": TRAINER_VERSION}
+        if self.freeze_below:
+            identity["frozen_mode"] = "eval"  # frozen layers without dropout (keys of earlier runs differ)
+        return identity
 
 
 def config_fields() -> tuple[str, ...]:
     return tuple(f.name for f in fields(FinetuneConfig))
 
 
-def profile_config(task: str, seed: int, params: dict, freeze_below: int = 0) -> FinetuneConfig:
+def profile_config(task: str, seed: int, params: dict, freeze_below: int = 0, **change) -> FinetuneConfig:
     """The fine-tuning config of ``task`` and ``seed`` under profile (or chapter) parameters.
 
     Every chapter that needs "the model fine-tuned on task X with seed s" asks through this, so all
-    of them find the same stored model.
+    of them find the same stored model. ``change``: config fields that differ from the profile's
+    (the ablation grid's smaller training sets).
     """
     check_task(task)
     for name in ("n_train", "max_length"):
         if task not in params[name]:
             raise ValueError(f"parameter {name} has no entry for task {task!r}: {params[name]}")
-    return FinetuneConfig(
+    config = FinetuneConfig(
         task=task, model=params["model"], seed=seed, dataset=params["nli_dataset"] if task == "nli" else "",
         n_train=params["n_train"][task], n_dev=params["n_dev"], n_test=params["n_test"], epochs=params["epochs"],
         batch_size=params["train_batch_size"], learning_rate=params["learning_rate"],
         head_learning_rate=params["head_learning_rate"], max_length=params["max_length"][task],
-        freeze_below=freeze_below).check()
+        freeze_below=freeze_below)
+    return replace(config, **change).check()
 
 
 def _step_seed(seed: int, step: int) -> int:
@@ -121,30 +128,56 @@ def build_model(config: FinetuneConfig, n_labels: int, runtime: Runtime) -> Task
     """The encoder (pre-trained weights, or random-init) with a freshly seeded head, frozen as asked."""
     encoder = load_encoder(config.model, device="cpu", seed=config.seed, attention=runtime.attention)
     torch.manual_seed(config.seed)
-    model = TaskModel(encoder.model, make_head(config.task, encoder.hidden_size, n_labels))
+    model = TaskModel(encoder.model, make_head(config.task, encoder.hidden_size, n_labels), config.freeze_below)
     freeze_layers(model.encoder, config.freeze_below)
     model.tokenizer = encoder.tokenizer
     return model.to(runtime.device).train()
 
 
+def stored(config: FinetuneConfig, device: str = "auto") -> dict | None:
+    """The manifest of ``config``'s fine-tuned model if the store has it, else None."""
+    runtime = start_runtime(pick_device(device), config.precision, distributed=False)
+    folder = checkpoints.store_dir(config.task, checkpoints.make_key(config.check().identity(runtime)))
+    if (folder / checkpoints.MANIFEST).is_file():
+        return dict(checkpoints.read_manifest(folder), checkpoint=str(folder))
+    return None
+
+
 def get_or_train(config: FinetuneConfig, data_dir: str | None = None, device: str = "auto",
-                 progress: bool = True, checkpoint_every: int = 200, hub_path: str = "") -> dict:
-    """The manifest of the fine-tuned model for ``config``: loaded when stored, else trained."""
+                 progress: bool = True, checkpoint_every: int = 200, hub_path: str = "",
+                 prepared: tuple | None = None) -> dict:
+    """The manifest of the fine-tuned model for ``config``: loaded when stored, else trained.
+
+    ``prepared``: ``(data, (train, dev, test) features)`` already loaded and encoded, possibly
+    carrying the frozen prefix's hidden states (:mod:`lib.ablation`); it must be ``config``'s data.
+    """
     config.check()
     runtime = start_runtime(pick_device(device), config.precision)
     folder = checkpoints.store_dir(config.task, checkpoints.make_key(config.identity(runtime)))
     if (folder / checkpoints.MANIFEST).is_file():
         return dict(checkpoints.read_manifest(folder), checkpoint=str(folder))
-    return train(config, folder, runtime, data_dir, progress, checkpoint_every, hub_path)
+    return train(config, folder, runtime, data_dir, progress, checkpoint_every, hub_path, prepared)
+
+
+def prepare(config: FinetuneConfig, tokenizer, data_dir: str | None = None, hub_path: str = "") -> tuple:
+    """``(data, (train, dev, test) features)`` of ``config``'s task, encoded by ``tokenizer``."""
+    data = load_task(config.task, config.n_train, config.n_dev, config.n_test, config.dataset, data_dir, hub_path)
+    return data, tuple(encode_task(split, tokenizer, data, config.max_length)
+                       for split in (data.train, data.dev, data.test))
 
 
 def train(config: FinetuneConfig, folder: Path, runtime: Runtime, data_dir: str | None, progress: bool,
-          checkpoint_every: int, hub_path: str) -> dict:
+          checkpoint_every: int, hub_path: str, prepared: tuple | None = None) -> dict:
     """Fine-tune and store; resumes from ``<folder>.partial`` when a checkpoint is there."""
-    data = load_task(config.task, config.n_train, config.n_dev, config.n_test, config.dataset, data_dir, hub_path)
+    if prepared is None:
+        data = load_task(config.task, config.n_train, config.n_dev, config.n_test, config.dataset, data_dir, hub_path)
+    else:
+        data = prepared[0]
     model = build_model(config, len(data.labels), runtime)
-    train_features, dev_features, test_features = (
-        encode_task(split, model.tokenizer, data, config.max_length) for split in (data.train, data.dev, data.test))
+    if prepared is None:
+        prepared = data, tuple(encode_task(split, model.tokenizer, data, config.max_length)
+                               for split in (data.train, data.dev, data.test))
+    train_features, dev_features, test_features = prepared[1]
     pad_id = model.tokenizer.pad_token_id
     lengths = [len(f["input_ids"]) for f in train_features]
     per_epoch = len(length_grouped_batches(lengths, config.batch_size, seed=0)) // runtime.world

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from lib.features import PAD_LABEL
+from lib.models import frozen_modules, run_layers
 
 HEADS = {"nli": "classifier", "sentiment": "classifier", "parsing": "biaffine", "qa": "span"}
 
@@ -106,13 +107,29 @@ def make_head(task: str, hidden: int, n_labels: int) -> nn.Module:
 
 
 class TaskModel(nn.Module):
-    """An encoder and a task head: ``forward(batch) -> (loss, predictions)``."""
+    """An encoder and a task head: ``forward(batch) -> (loss, predictions)``.
 
-    def __init__(self, encoder: nn.Module, head: nn.Module):
+    ``frozen_below=k``: the embeddings and layers 1..k stay in eval mode (no dropout) even while
+    training, so they compute one fixed output per example. A batch may then carry those outputs
+    (``states``: the hidden states after layer ``states_layer``, see :mod:`lib.ablation`) and the
+    forward starts from them instead of recomputing the frozen part: the same numbers, less work.
+    """
+
+    def __init__(self, encoder: nn.Module, head: nn.Module, frozen_below: int = 0):
         super().__init__()
-        self.encoder, self.head = encoder, head
+        self.encoder, self.head, self.frozen_below = encoder, head, frozen_below
+
+    def train(self, mode: bool = True) -> "TaskModel":
+        super().train(mode)
+        if mode:
+            for module in frozen_modules(self.encoder, self.frozen_below):
+                module.eval()
+        return self
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
-        hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                              token_type_ids=batch["token_type_ids"]).last_hidden_state
+        if "states" in batch:
+            hidden = run_layers(self.encoder, batch["states"], batch["attention_mask"], int(batch["states_layer"]))
+        else:
+            hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                  token_type_ids=batch["token_type_ids"]).last_hidden_state
         return self.head(hidden, batch)

@@ -7,7 +7,6 @@ Under ``torchrun`` (``WORLD_SIZE`` > 1) it joins the process group: gloo on CPU,
 """
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 

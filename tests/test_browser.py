@@ -56,12 +56,14 @@ def test_page_draws_its_charts_offline_with_tooltips(browser, site, page_name):
         assert charts.count() >= 1
         page.wait_for_function("[...document.querySelectorAll(\"div[id^='altair-viz']\")]"
                                ".every(e => e.matches('.vega-embed') && e.querySelector('svg'))", timeout=20_000)
-        mark = page.locator(".vega-embed svg .mark-symbol path").first
-        mark.scroll_into_view_if_needed()
-        mark.hover(force=True)
-        tooltip = page.locator("#vg-tooltip-element")
-        tooltip.wait_for(state="visible", timeout=5_000)
-        assert re.search(r"\d", tooltip.inner_text())  # a tooltip with values in it
+        for index in range(charts.count()):  # every chart: hover its first point (or cell)
+            mark = charts.nth(index).locator("svg .mark-symbol path, svg .mark-rect path").first
+            mark.scroll_into_view_if_needed()
+            page.mouse.move(0, 0)
+            mark.hover(force=True)
+            tooltip = page.locator("#vg-tooltip-element.visible")
+            tooltip.wait_for(state="visible", timeout=5_000)
+            assert re.search(r"\d", tooltip.inner_text()), f"chart {index} of {page_name}"
     outside = [url for url in requests if urlparse(url).hostname not in ("127.0.0.1", None)
                and not url.startswith("data:")]
     assert outside == []

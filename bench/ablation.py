@@ -1,0 +1,69 @@
+"""The freezing grid with the frozen prefix computed once, against training every grid model plainly.
+
+Side by side in one run, each in its own empty cache, on real data (the mirror):
+``lib.ablation.freezing_grid`` (frozen layers run once per example, stored, advanced layer by
+layer) against ``lib.finetune.get_or_train`` for each boundary k (the frozen layers recomputed
+at every step and every evaluation). Both train the same models; the bench checks their test
+scores and training losses agree, and reports the wall-clock ratio.
+
+    .venv/bin/python bench/ablation.py [--task sentiment --n-train 600 --grid 0,1,2,3,4,5,6 --seeds 0]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from lib.ablation import freezing_grid, grid_config
+from lib.finetune import get_or_train
+from lib.profiles import load_profile
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--task", default="sentiment")
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--n-train", type=int, default=600)
+    parser.add_argument("--n-eval", type=int, default=500)
+    parser.add_argument("--grid", default="0,1,2,3,4,5,6")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    params = {**load_profile(args.profile), "ablation_grid": [int(k) for k in args.grid.split(",")],
+              "seeds": [int(s) for s in args.seeds.split(",")], "ablation_n_eval": args.n_eval,
+              "ablation_n_train": {args.task: args.n_train}, "data_dir": os.environ.get("BOOK_DATA_DIR", "")}
+    result = {"task": args.task, "n_train": args.n_train, "n_eval": args.n_eval, "grid": params["ablation_grid"],
+              "seeds": params["seeds"], "device": args.device, "threads": torch.get_num_threads()}
+
+    os.environ["BOOK_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-plain-")
+    start = time.perf_counter()
+    plain = [get_or_train(grid_config(args.task, seed, params, k), data_dir=params["data_dir"] or None,
+                          device=args.device, progress=False)
+             for k in params["ablation_grid"] for seed in params["seeds"]]
+    result["plain_s"] = round(time.perf_counter() - start, 1)
+
+    os.environ["BOOK_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-prefix-")
+    start = time.perf_counter()
+    fast = freezing_grid(args.task, params, device=args.device, progress=False)
+    result["prefix_s"] = round(time.perf_counter() - start, 1)
+
+    result["speedup"] = round(result["plain_s"] / result["prefix_s"], 2)
+    n_layers = 6 if params["model"] == "minilm" else None
+    if n_layers:  # the top's share of the work, if the embeddings and the head cost nothing
+        result["ideal_speedup"] = round(len(params["ablation_grid"]) * n_layers /
+                                        sum(n_layers - k for k in params["ablation_grid"]), 2)
+    result["max_score_difference"] = max(abs(a["metrics"][m] - b["metrics"][m])
+                                         for a, b in zip(plain, fast) for m in a["metrics"])
+    result["max_loss_difference"] = float(max(
+        np.max(np.abs(np.array([h["value"] for h in a["history"]]) - np.array([h["value"] for h in b["history"]])))
+        for a, b in zip(plain, fast)))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
