@@ -163,10 +163,11 @@ def seed_lines(table: pd.DataFrame, x: str, y: str, color: str, title: str, subt
         notes = pd.DataFrame({x: list(marks), "note": list(marks.values())})
         if choose:  # one copy per menu option, so that the menu's filter keeps them
             notes = notes.merge(pd.DataFrame({choose: sorted(table[choose].unique().tolist())}), how="cross")
-        rule = alt.Chart(notes).mark_rule(color="#999", strokeDash=[2, 3]).encode(x=f"{x}:O", tooltip=["note"])
+        rule = alt.Chart(notes).mark_rule(color="#999", strokeDash=[2, 3]).encode(
+            x=f"{x}:O", tooltip=[alt.Tooltip(f"{x}:O", title=x_title or x), "note"])
         text = alt.Chart(notes).mark_text(align="left", dx=3, dy=-6, color="#555", fontSize=11).encode(
             x=f"{x}:O", y=alt.value(0), text="note")
-        layers += [rule, text]
+        layers = [rule, text] + layers  # beneath the data, so hovering a point finds the point
     return _menu(alt.layer(*layers), table, choose).properties(width="container")
 
 
