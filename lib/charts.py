@@ -24,7 +24,7 @@ def book_theme() -> dict:
         "font": "system-ui, -apple-system, 'Segoe UI', sans-serif",
         "title": {"fontSize": 15, "anchor": "start", "subtitleColor": "#555", "subtitleFontSize": 12},
         "axis": {"labelFontSize": 12, "titleFontSize": 12, "gridColor": "#eee"},
-        "legend": {"labelFontSize": 12, "titleFontSize": 12, "orient": "bottom"},
+        "legend": {"labelFontSize": 12, "titleFontSize": 12, "orient": "bottom", "columns": 4, "labelLimit": 280},
         "range": {"category": PALETTE},
         "point": {"size": 60, "filled": True},
     }}
@@ -95,12 +95,20 @@ def layer_band(table: pd.DataFrame, y: str, low: str, high: str, color: str, tit
     return _menu(alt.layer(band, line, points, zero), table, choose).properties(width="container")
 
 
+def _menu_param(table: pd.DataFrame, choose: str):
+    options = sorted(table[choose].unique().tolist())
+    return alt.param(name=f"pick_{choose}", value=options[0], bind=alt.binding_select(options=options, name=f"{choose} "))
+
+
 def _menu(chart, table: pd.DataFrame, choose: str | None):
-    """Add a drop-down that filters ``chart`` to one value of column ``choose``."""
+    """Add a drop-down that filters ``chart`` to one value of column ``choose``.
+
+    The filter sits on ``chart`` itself, so every layer must share its data (Altair then lifts
+    the data to the top); :func:`seed_lines` filters its data layers one by one instead.
+    """
     if not choose:
         return chart
-    options = sorted(table[choose].unique().tolist())
-    menu = alt.param(name=f"pick_{choose}", value=options[0], bind=alt.binding_select(options=options, name=f"{choose} "))
+    menu = _menu_param(table, choose)
     return chart.add_params(menu).transform_filter(alt.datum[choose] == menu)
 
 
@@ -159,16 +167,18 @@ def seed_lines(table: pd.DataFrame, x: str, y: str, color: str, title: str, subt
     seeds = base.mark_point(size=25, opacity=0.5, filled=True).encode(
         y=f"{y}:Q", tooltip=tips + [alt.Tooltip("seed:N"), alt.Tooltip(f"{y}:Q", format=".3f", title=y_title or y)])
     layers = [mean, seeds]
+    menu = _menu_param(table, choose) if choose else None
+    if menu is not None:  # each data layer filtered: the notes below have data of their own
+        layers = [layer.transform_filter(alt.datum[choose] == menu) for layer in layers]
     if marks:
         notes = pd.DataFrame({x: list(marks), "note": list(marks.values())})
-        if choose:  # one copy per menu option, so that the menu's filter keeps them
-            notes = notes.merge(pd.DataFrame({choose: sorted(table[choose].unique().tolist())}), how="cross")
         rule = alt.Chart(notes).mark_rule(color="#999", strokeDash=[2, 3]).encode(
             x=f"{x}:O", tooltip=[alt.Tooltip(f"{x}:O", title=x_title or x), "note"])
         text = alt.Chart(notes).mark_text(align="left", dx=3, dy=-6, color="#555", fontSize=11).encode(
             x=f"{x}:O", y=alt.value(0), text="note")
         layers = [rule, text] + layers  # beneath the data, so hovering a point finds the point
-    return _menu(alt.layer(*layers), table, choose).properties(width="container")
+    chart = alt.layer(*layers)
+    return (chart.add_params(menu) if menu is not None else chart).properties(width="container")
 
 
 def write_vega_assets(static_dir: str | Path) -> list[str]:

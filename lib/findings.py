@@ -87,7 +87,7 @@ def domain_gap(shift: pd.DataFrame, measure: str = "cka") -> pd.DataFrame:
         inside, outside = 1 - group[group.in_domain].value, 1 - group[~group.in_domain].value
         if inside.empty or outside.empty:
             continue
-        rows.append({"task": task, "in_domain_change": float(inside.mean()),
+        rows.append({"task": task, "measure": measure, "in_domain_change": float(inside.mean()),
                      "out_of_domain_change": float(outside.mean()),
                      "out_of_domain_range": f"{outside.min():.3f} to {outside.max():.3f}",
                      "in_domain_changes_more": bool(inside.mean() > outside.mean())})
@@ -133,6 +133,7 @@ def verdicts(forgot: pd.DataFrame, depth: pd.DataFrame, freezing: pd.DataFrame, 
                                        [f"{r.task} loses {r.loss_at_half:.3f} frozen below {r.half_k}"
                                         for r in freezing.itertuples()])})
     rows.append({"finding": PAPER["domain"], "verdict": _share(list(gap.in_domain_changes_more)),
-                 "evidence": "; ".join(f"{r.task}: in-domain {r.in_domain_change:.3f}, out {r.out_of_domain_change:.3f}"
+                 "evidence": "; ".join(f"{r.task}: last-layer change (1 - {r.measure.upper()}) in-domain "
+                                       f"{r.in_domain_change:.3f}, out of domain {r.out_of_domain_change:.3f}"
                                        for r in gap.itertuples())})
     return pd.DataFrame(rows)
