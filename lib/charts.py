@@ -174,9 +174,11 @@ def seed_lines(table: pd.DataFrame, x: str, y: str, color: str, title: str, subt
         notes = pd.DataFrame({x: list(marks), "note": list(marks.values())})
         rule = alt.Chart(notes).mark_rule(color="#999", strokeDash=[2, 3]).encode(
             x=f"{x}:O", tooltip=[alt.Tooltip(f"{x}:O", title=x_title or x), "note"])
-        text = alt.Chart(notes).mark_text(align="left", dx=3, dy=-6, color="#555", fontSize=11).encode(
-            x=f"{x}:O", y=alt.value(0), text="note")
-        layers = [rule, text] + layers  # beneath the data, so hovering a point finds the point
+        last = notes[x] == table[x].max()  # its note reads leftwards, inside the chart
+        texts = [alt.Chart(part).mark_text(align=align, dx=dx, dy=-6, color="#555", fontSize=11).encode(
+                     x=f"{x}:O", y=alt.value(0), text="note")
+                 for part, align, dx in ((notes[~last], "left", 3), (notes[last], "right", -3)) if len(part)]
+        layers = [rule, *texts] + layers  # beneath the data, so hovering a point finds the point
     chart = alt.layer(*layers)
     return (chart.add_params(menu) if menu is not None else chart).properties(width="container")
 
