@@ -19,6 +19,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/extract.py
 	$(PY) bench/finetune.py
 	$(PY) bench/quality.py
+	$(PY) bench/ablation.py
 
 # The virtual environment: the pinned requirements (torch 2.13.0 is the CPU build here), then the
 # library itself in editable mode so that `import lib` works in papermill, pytest and notebooks.

@@ -94,6 +94,10 @@ def domain_gap(shift: pd.DataFrame, measure: str = "cka") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _missing(value) -> bool:
+    return value is None or value != value  # None, or NaN once pandas has stored it
+
+
 def _share(flags: list[bool]) -> str:
     if not flags:
         return "not tested"
@@ -119,16 +123,16 @@ def verdicts(forgot: pd.DataFrame, depth: pd.DataFrame, freezing: pd.DataFrame, 
                                        f"{r.most_changed_layer} ({r.top_change:.3f})" for r in depth.itertuples())})
     tests = []
     parse, others = depth[depth.task == "parsing"], depth[depth.task != "parsing"]
-    if len(parse) and len(others):
-        floor = lambda v: np.inf if v is None or v != v else v  # noqa: E731 (never below the floor)
-        tests.append(all(floor(parse.first_below_floor.iloc[0]) < floor(v) for v in others.first_below_floor))
+    if len(parse) and len(others):  # a task that never leaves its floor counts as infinitely shallow
+        leaves = lambda v: np.inf if _missing(v) else v  # noqa: E731
+        tests.append(all(leaves(parse.first_below_floor.iloc[0]) < leaves(v) for v in others.first_below_floor))
     fparse, fothers = freezing[freezing.task == "parsing"], freezing[freezing.task != "parsing"]
     if len(fparse) and len(fothers):
         tests.append(all(fparse.loss_at_half.iloc[0] > v for v in fothers.loss_at_half))
     verdict = "not tested" if not tests else "reproduced" if all(tests) else "partly" if any(tests) else "not reproduced"
     rows.append({"finding": PAPER["parsing_deep"], "verdict": verdict,
                  "evidence": "; ".join([f"{r.task} leaves the seed floor at layer "
-                                        f"{'none' if r.first_below_floor is None or r.first_below_floor != r.first_below_floor else int(r.first_below_floor)}"
+                                        f"{'none' if _missing(r.first_below_floor) else int(r.first_below_floor)}"
                                         for r in depth.itertuples()] +
                                        [f"{r.task} loses {r.loss_at_half:.3f} frozen below {r.half_k}"
                                         for r in freezing.itertuples()])})

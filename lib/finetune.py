@@ -134,10 +134,13 @@ def build_model(config: FinetuneConfig, n_labels: int, runtime: Runtime) -> Task
     return model.to(runtime.device).train()
 
 
+def _store_folder(config: FinetuneConfig, runtime: Runtime) -> Path:
+    return checkpoints.store_dir(config.task, checkpoints.make_key(config.identity(runtime)))
+
+
 def stored(config: FinetuneConfig, device: str = "auto") -> dict | None:
     """The manifest of ``config``'s fine-tuned model if the store has it, else None."""
-    runtime = start_runtime(pick_device(device), config.precision, distributed=False)
-    folder = checkpoints.store_dir(config.task, checkpoints.make_key(config.check().identity(runtime)))
+    folder = _store_folder(config.check(), start_runtime(pick_device(device), config.precision, distributed=False))
     if (folder / checkpoints.MANIFEST).is_file():
         return dict(checkpoints.read_manifest(folder), checkpoint=str(folder))
     return None
@@ -151,33 +154,35 @@ def get_or_train(config: FinetuneConfig, data_dir: str | None = None, device: st
     ``prepared``: ``(data, (train, dev, test) features)`` already loaded and encoded, possibly
     carrying the frozen prefix's hidden states (:mod:`lib.ablation`); it must be ``config``'s data.
     """
-    config.check()
+    found = stored(config, device)
+    if found is not None:
+        return found
     runtime = start_runtime(pick_device(device), config.precision)
-    folder = checkpoints.store_dir(config.task, checkpoints.make_key(config.identity(runtime)))
-    if (folder / checkpoints.MANIFEST).is_file():
-        return dict(checkpoints.read_manifest(folder), checkpoint=str(folder))
-    return train(config, folder, runtime, data_dir, progress, checkpoint_every, hub_path, prepared)
+    return train(config, _store_folder(config, runtime), runtime, data_dir, progress, checkpoint_every, hub_path,
+                 prepared)
+
+
+def _load(config: FinetuneConfig, data_dir: str | None, hub_path: str):
+    return load_task(config.task, config.n_train, config.n_dev, config.n_test, config.dataset, data_dir, hub_path)
+
+
+def _encode(data, tokenizer, max_length: int) -> tuple[list[dict], ...]:
+    return tuple(encode_task(split, tokenizer, data, max_length) for split in (data.train, data.dev, data.test))
 
 
 def prepare(config: FinetuneConfig, tokenizer, data_dir: str | None = None, hub_path: str = "") -> tuple:
     """``(data, (train, dev, test) features)`` of ``config``'s task, encoded by ``tokenizer``."""
-    data = load_task(config.task, config.n_train, config.n_dev, config.n_test, config.dataset, data_dir, hub_path)
-    return data, tuple(encode_task(split, tokenizer, data, config.max_length)
-                       for split in (data.train, data.dev, data.test))
+    data = _load(config, data_dir, hub_path)
+    return data, _encode(data, tokenizer, config.max_length)
 
 
 def train(config: FinetuneConfig, folder: Path, runtime: Runtime, data_dir: str | None, progress: bool,
           checkpoint_every: int, hub_path: str, prepared: tuple | None = None) -> dict:
     """Fine-tune and store; resumes from ``<folder>.partial`` when a checkpoint is there."""
-    if prepared is None:
-        data = load_task(config.task, config.n_train, config.n_dev, config.n_test, config.dataset, data_dir, hub_path)
-    else:
-        data = prepared[0]
+    data = _load(config, data_dir, hub_path) if prepared is None else prepared[0]
     model = build_model(config, len(data.labels), runtime)
-    if prepared is None:
-        prepared = data, tuple(encode_task(split, model.tokenizer, data, config.max_length)
-                               for split in (data.train, data.dev, data.test))
-    train_features, dev_features, test_features = prepared[1]
+    features = _encode(data, model.tokenizer, config.max_length) if prepared is None else prepared[1]
+    train_features, dev_features, test_features = features
     pad_id = model.tokenizer.pad_token_id
     lengths = [len(f["input_ids"]) for f in train_features]
     per_epoch = len(length_grouped_batches(lengths, config.batch_size, seed=0)) // runtime.world

@@ -51,6 +51,11 @@ def check_domains(domains) -> list[str]:
     return domains
 
 
+def _movie_test(data_dir: str | None) -> list[Record]:
+    """The sentiment task's own test split (movie snippets it never trained on)."""
+    return load_task("sentiment", 1, 1, 0, data_dir=data_dir).test
+
+
 def _held_out(records: list[Record], n: int) -> list[Record]:
     kept = [r for r in records if MIN_WORDS <= len(r.words) <= MAX_WORDS]
     order = np.random.default_rng(0).permutation(len(kept))  # data seed 0, as for the task splits
@@ -78,7 +83,7 @@ def domain_sentences(domain: str, n: int, data_dir: str | None = None) -> list[R
                           words=split_words(text))
                    for p in load_wikipedia(data_dir) for i, text in enumerate(_SENTENCE_END.split(p.text))]
     elif domain == "movies":
-        records = load_task("sentiment", 1, 1, 0, data_dir=data_dir).test
+        records = _movie_test(data_dir)
     else:
         records = load_vader(domain, data_dir)
     return _held_out(records, n)
@@ -154,8 +159,7 @@ def shift_tables(task: str, params: dict, domains: list[str] | None = None, devi
 
 def _labelled(task: str, domain: str, n: int, data_dir: str | None) -> list[Record]:
     if task == "sentiment" and domain in VADER_DOMAINS:
-        records = load_vader(domain, data_dir) if domain != "movies" else \
-            load_task("sentiment", 1, 1, 0, data_dir=data_dir).test
+        records = load_vader(domain, data_dir) if domain != "movies" else _movie_test(data_dir)
         records = [r for r in records if abs(r.label) >= SENTIMENT_BAND]
     elif task == "parsing" and domain.startswith("ewt-"):
         records = [r for r in load_ewt("test", data_dir) if r.domain == domain[4:]]
@@ -200,14 +204,18 @@ def domain_scores(task: str, manifests: list[dict], domains: list[str], params: 
     return pd.DataFrame(rows, columns=["task", "seed", "domain", "in_domain", "metric", "value", "n"])
 
 
+def _rounded(value) -> float | None:
+    """A JSON number: rounded, and None for a missing value (NaN, such as a floor from one seed)."""
+    return None if value is None or value != value else round(float(value), 4)
+
+
 def summary(similarity: pd.DataFrame, scores: pd.DataFrame) -> dict:
     """The ``shift`` command's JSON: one entry per domain and layer, and the out-of-domain scores."""
     wide = similarity.pivot_table(index=["domain", "in_domain", "layer"], columns="measure",
                                   values=["value", "seed_floor"])
     entries = [{"domain": domain, "layer": int(layer), "in_domain": bool(in_domain),
-                "rsa": round(float(row[("value", "rsa")]), 4), "cka": round(float(row[("value", "cka")]), 4),
-                **{f"{m}_seed_floor": (None if ("seed_floor", m) not in row or row[("seed_floor", m)] != row[("seed_floor", m)]
-                                       else round(float(row[("seed_floor", m)]), 4)) for m in ("rsa", "cka")}}
+                **{m: _rounded(row.get(("value", m))) for m in ("rsa", "cka")},
+                **{f"{m}_seed_floor": _rounded(row.get(("seed_floor", m))) for m in ("rsa", "cka")}}
                for (domain, in_domain, layer), row in wide.iterrows()]
     return {"task": similarity.task.iloc[0], "entries": entries,
             "scores": scores.groupby(["domain", "in_domain", "metric"], as_index=False)["value"].mean()
