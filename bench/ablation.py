@@ -1,7 +1,7 @@
 """The freezing grid with the frozen prefix computed once, against training every grid model plainly.
 
 Side by side in one run, each in its own empty cache, on real data (the mirror):
-``lib.ablation.freezing_grid`` (frozen layers run once per example, stored, advanced layer by
+``lib.experiments.freezing_grid`` (frozen layers run once per example, stored, advanced layer by
 layer) against ``lib.finetune.get_or_train`` for each boundary k (the frozen layers recomputed
 at every step and every evaluation). Both train the same models; the bench checks their test
 scores and training losses agree, and reports the wall-clock ratio, beside the ratio to expect if
@@ -22,9 +22,9 @@ import time
 import numpy as np
 import torch
 
-from lib.ablation import freezing_grid, grid_config
-from lib.finetune import get_or_train
-from lib.profiles import load_profile
+from lib.book.parameters import load_profile
+from lib.experiments import Ablation, freezing_grid
+from lib.finetune import Finetuning, get_or_train
 
 
 def main() -> None:
@@ -37,28 +37,34 @@ def main() -> None:
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    params = {**load_profile(args.profile), "ablation_grid": [int(k) for k in args.grid.split(",")],
-              "seeds": [int(s) for s in args.seeds.split(",")], "ablation_n_eval": args.n_eval,
-              "ablation_n_train": {args.task: args.n_train}, "data_dir": os.environ.get("BOOK_DATA_DIR", "")}
-    result = {"task": args.task, "n_train": args.n_train, "n_eval": args.n_eval, "grid": params["ablation_grid"],
-              "seeds": params["seeds"], "device": args.device, "threads": torch.get_num_threads()}
+    values = load_profile(args.profile)
+    finetuning = Finetuning(model=values["model"], seeds=[int(s) for s in args.seeds.split(",")],
+                            nli_dataset=values["nli_dataset"], n_train=values["n_train"], n_dev=values["n_dev"],
+                            n_test=values["n_test"], epochs=values["epochs"], batch_size=values["train_batch_size"],
+                            learning_rate=values["learning_rate"], head_learning_rate=values["head_learning_rate"],
+                            max_length=values["max_length"])
+    ablation = Ablation(grid=[int(k) for k in args.grid.split(",")], n_train={args.task: args.n_train},
+                        batch_size=values["ablation_batch_size"], n_eval=args.n_eval)
+    data_dir = os.environ.get("BOOK_DATA_DIR") or None
+    result = {"task": args.task, "n_train": args.n_train, "n_eval": args.n_eval, "grid": list(ablation.grid),
+              "seeds": list(finetuning.seeds), "device": args.device, "threads": torch.get_num_threads()}
 
     os.environ["BOOK_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-plain-")
     start = time.perf_counter()
-    plain = [get_or_train(grid_config(args.task, seed, params, k), data_dir=params["data_dir"] or None,
-                          device=args.device, progress=False)
-             for k in params["ablation_grid"] for seed in params["seeds"]]
+    plain = [get_or_train(ablation.config(finetuning, args.task, seed, k), data_dir=data_dir, device=args.device,
+                          progress=False)
+             for k in ablation.grid for seed in finetuning.seeds]
     result["plain_s"] = round(time.perf_counter() - start, 1)
 
     os.environ["BOOK_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-prefix-")
     start = time.perf_counter()
-    fast = freezing_grid(args.task, params, device=args.device, progress=False)
+    fast = freezing_grid(finetuning, ablation, args.task, data_dir=data_dir, device=args.device, progress=False)
     result["prefix_s"] = round(time.perf_counter() - start, 1)
 
     result["speedup"] = round(result["plain_s"] / result["prefix_s"], 2)
-    n_layers = 6 if params["model"] == "minilm" else None
+    n_layers = 6 if finetuning.model == "minilm" else None
     if n_layers:  # if only the encoder's layers cost anything: a forward is 1 unit, a backward 2
-        grid = params["ablation_grid"]  # plain: the frozen bottom runs forward (no backward) at every step
+        grid = list(ablation.grid)  # plain: the frozen bottom runs forward (no backward) at every step
         plain = sum(3 * (n_layers - k) + k for k in grid)
         stored = sum(3 * (n_layers - k) for k in grid) + max(grid)  # the bottom's forward, once
         result["encoder_only_speedup"] = round(plain / stored, 2)

@@ -20,8 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_extract import slow_reference  # noqa: E402  (the reference the tests hold it against)
 
 from lib.data import load_ewt  # noqa: E402
-from lib.extract import extract_layers  # noqa: E402
-from lib.models import load_encoder  # noqa: E402
+from lib.encoders import extract_layers, load_encoder  # noqa: E402
 
 
 def main() -> None:

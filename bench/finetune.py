@@ -20,12 +20,11 @@ import numpy as np
 import torch
 from transformers import AutoModel, BertConfig
 
-from lib.data import load_snli
-from lib.features import collate, encode_classification, length_grouped_batches
-from lib.heads import ClassifierHead, TaskModel
-from lib.models import load_encoder, minilm_path
-from lib.runtime import start_runtime
-from lib.tasks import NLI_LABELS
+from lib.data import NLI_LABELS, load_snli
+from lib.encoders.loading import load_encoder, minilm_path
+from lib.encoders.runtime import start_runtime
+from lib.finetune.features import collate, encode_classification, length_grouped_batches
+from lib.finetune.heads import ClassifierHead, TaskModel
 
 
 def make_model(shape: str, attention: str, device: str) -> TaskModel:

@@ -11,11 +11,10 @@ import argparse
 import json
 import time
 
-from lib.features import encode_parsing
-from lib.finetune import get_or_train, load_finetuned, profile_config
-from lib.metrics import evaluate
-from lib.profiles import load_profile
-from lib.tasks import load_task
+from lib.book.parameters import load_profile
+from lib.finetune import Finetuning, get_or_train, load_finetuned, load_task
+from lib.finetune.features import encode_parsing
+from lib.finetune.metrics import evaluate
 
 TARGETS = {"nli": ("accuracy", 0.70, "SNLI test"), "sentiment": ("accuracy", 0.80, "held-out movie snippets"),
            "parsing": ("uas", 0.70, "EWT dev")}
@@ -25,13 +24,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile", default="cpu")
     args = parser.parse_args()
-    params = load_profile(args.profile)
+    values = load_profile(args.profile)
+    finetuning = Finetuning(model=values["model"], seeds=values["seeds"], nli_dataset=values["nli_dataset"],
+                            n_train=values["n_train"], n_dev=values["n_dev"], n_test=values["n_test"],
+                            epochs=values["epochs"], batch_size=values["train_batch_size"],
+                            learning_rate=values["learning_rate"], head_learning_rate=values["head_learning_rate"],
+                            max_length=values["max_length"])
     rows = []
-    for task in params["tasks"]:
-        for seed in params["seeds"]:
+    for task in values["tasks"]:
+        for seed in finetuning.seeds:
             start = time.perf_counter()
-            run = get_or_train(profile_config(task, seed, params), data_dir=params["data_dir"] or None,
-                               progress=False)
+            run = get_or_train(finetuning.config(task, seed), data_dir=values["data_dir"] or None, progress=False)
             row = {"task": task, "seed": seed, "test": run["metrics"], "seconds": round(time.perf_counter() - start)}
             if task == "parsing":
                 model = load_finetuned(run)

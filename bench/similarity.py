@@ -4,7 +4,7 @@ Both compute, for 7 layers of 2,000 tokens x 384 dimensions (random data of Mini
 speed does not depend on the values), each layer's correlation-distance RDM and the Pearson
 correlation between the RDMs of the same layer of two models:
 rsatoolbox ``calc_rdm(method="correlation")`` + ``compare(method="corr")`` against
-``lib.similarity.similarity_matrix(measure="rsa", method="correlation")``.
+``lib.similarity.compare.similarity_matrix(measure="rsa", method="correlation")``.
 
     .venv/bin/pip install -r bench/requirements.txt
     .venv/bin/python bench/similarity.py [--layers 7 --tokens 2000 --dim 384 --device cpu]
@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from lib.similarity import same_layer, similarity_matrix
+from lib.similarity.compare import same_layer, similarity_matrix
 
 
 def main() -> None:

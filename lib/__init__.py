@@ -1,39 +1,52 @@
 """The library behind the book "What happens to BERT embeddings during fine-tuning?".
 
+Its subpackages follow the book's pipeline, each stage using only those before it:
+
+- :mod:`lib.data`: the datasets as records, from a checked local mirror, the cache or a download;
+- :mod:`lib.encoders`: pre-trained encoders, how they run, word vectors from every layer (cached);
+- :mod:`lib.finetune`: tasks, heads, metrics, the training loop and the store of fine-tuned models;
+- :mod:`lib.probing` and :mod:`lib.similarity`: what probes read from each layer; RSA and CKA;
+- :mod:`lib.experiments`: ablations, domain shift and the paper's findings;
+- :mod:`lib.book`: parameters and profiles, charts, the chapter runner and the command line;
+- :mod:`lib.artifacts`: the cache, atomic writes and the one key function behind every cache.
+
 Glossary, used by every module:
 
 - ``layer``: an int, 0 = the embedding output, 1..n_layers = transformer layers.
 - ``vectors``: word vectors of all layers, ``(layers, words, hidden)`` float32.
 - ``reps``: one layer's vectors, ``(n_items, hidden)``.
 - ``n_*``: a count (``n_sentences``, ``n_pairs``).
-- ``profile``: ``smoke`` (tests), ``cpu`` (the embedded default) or ``paper`` (BERT-base, GPU).
+- ``profile``: ``smoke`` (tests), ``cpu`` (the embedded default) or ``paper`` (BERT-base, GPU); only
+  the chapters and the command line read one: the library takes explicit arguments.
 
-This module only re-exports; see the submodules for the code.
+This module only re-exports what the chapters call; see the subpackages for the code.
 """
-from lib import charts
-from lib.ablation import ablation_table, check_grid, freezing_grid, restoring
-from lib.data import (DataError, Record, load_ewt, load_mnli, load_snli, load_squad, load_vader,
+__version__ = "0.1.0"  # part of every artifact key: a new version computes everything anew
+
+from lib.book import charts  # noqa: E402
+from lib.book.parameters import check_parameters, load_profile, seed_everything  # noqa: E402
+from lib.book.provenance import describe_environment  # noqa: E402
+from lib.data import (DataError, Record, load_ewt, load_mnli, load_snli, load_squad, load_vader,  # noqa: E402
                       load_wikipedia)
-from lib.extract import Reps, extract_layers
-from lib.finetune import (FinetuneConfig, get_or_train, history_table, load_finetuned, metrics_table,
-                          profile_config)
-from lib.geometry import describe_layers
-from lib.models import Encoder, load_encoder, model_shape, pick_device
-from lib.probing import probe_model, probe_sentences
-from lib.profiles import check_parameters, load_profile, seed_everything
-from lib.provenance import describe_environment
-from lib.layercache import cached_layers, task_layers
-from lib.shift import domain_scores, domain_sentences, matched_samples, shift_tables
-from lib.similarity import linear_cka, matrix_table, sample_tokens, same_layer, similarity_matrix, versus_pretrained
-from lib.weights import relative_change, weight_change
+from lib.encoders import (Encoder, Reps, cached_layers, describe_layers, extract_layers, load_encoder,  # noqa: E402
+                          model_shape, pick_device, relative_change, weight_change)
+from lib.experiments import (DOMAINS, IN_DOMAIN, MAIN_METRIC, Ablation, DomainShift, ablation_table,  # noqa: E402
+                             check_grid, domain_scores, domain_sentences, findings, freezing_grid, restoring,
+                             shift_tables)
+from lib.finetune import (FinetuneConfig, Finetuning, get_or_train, history_table, load_finetuned,  # noqa: E402
+                          metrics_table, task_layers)
+from lib.probing import probe_model, probe_sentences  # noqa: E402
+from lib.similarity import (linear_cka, matrix_table, same_layer, sample_tokens, similarity_matrix,  # noqa: E402
+                            versus_pretrained)
 
 REPOSITORY = "https://github.com/what-happens-to-bert/book"
 
-__all__ = ["ablation_table", "check_grid", "freezing_grid", "restoring", "model_shape", "domain_scores",
-           "domain_sentences", "matched_samples", "shift_tables", "DataError", "Encoder", "FinetuneConfig", "REPOSITORY", "Record", "Reps", "charts",
-           "check_parameters", "describe_environment", "describe_layers", "extract_layers", "get_or_train",
-           "history_table", "linear_cka", "load_encoder", "load_ewt", "load_finetuned", "load_mnli",
-           "load_profile", "load_snli", "load_squad", "load_vader", "load_wikipedia", "metrics_table",
-           "pick_device", "probe_model", "probe_sentences", "profile_config", "relative_change", "same_layer",
-           "sample_tokens", "seed_everything", "similarity_matrix", "task_layers", "versus_pretrained",
-           "weight_change", "cached_layers", "matrix_table"]
+__all__ = ["DOMAINS", "IN_DOMAIN", "MAIN_METRIC", "Ablation", "DataError", "DomainShift", "Encoder", "FinetuneConfig",
+           "Finetuning", "REPOSITORY", "Record", "Reps", "ablation_table", "cached_layers", "charts", "check_grid",
+           "check_parameters", "describe_environment", "describe_layers", "domain_scores", "domain_sentences",
+           "extract_layers", "findings", "freezing_grid", "get_or_train", "history_table", "linear_cka",
+           "load_encoder", "load_ewt", "load_finetuned", "load_mnli", "load_profile", "load_snli", "load_squad",
+           "load_vader", "load_wikipedia", "matrix_table", "metrics_table", "model_shape", "pick_device",
+           "probe_model", "probe_sentences", "relative_change", "restoring", "same_layer", "sample_tokens",
+           "seed_everything", "shift_tables", "similarity_matrix", "task_layers", "versus_pretrained",
+           "weight_change"]

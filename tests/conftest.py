@@ -1,4 +1,4 @@
-"""Shared fixtures: the data mirror, the packaged model, a tiny BERT, and the smoke book."""
+"""Shared fixtures: the data mirror, the packaged model, a tiny BERT, the smoke profile and book, the CLI."""
 from __future__ import annotations
 
 import os
@@ -23,7 +23,7 @@ def mirror() -> Path:
 
 @pytest.fixture(scope="session")
 def minilm():
-    from lib.models import load_encoder
+    from lib.encoders.loading import load_encoder
 
     return load_encoder("minilm")
 
@@ -34,7 +34,7 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from lib.models import minilm_path
+    from lib.encoders.loading import minilm_path
 
     folder = tmp_path_factory.mktemp("tiny-bert")
     config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -48,20 +48,45 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def smoke_book(mirror, tmp_path_factory) -> Path:
     """The whole book built on the smoke profile (papermill, then jupyter-book); its output root."""
-    from lib.book import build_book
+    from lib.book.build import build_book
 
     root = tmp_path_factory.mktemp("book")
     build_book("smoke", out_root=root, log=lambda message: None)
     return root
 
 
-def run_lib_command(args: list[str], cache_dir: Path) -> dict:
-    """Run ``python -m lib ARGS`` with its own cache; assert success; return the last line's JSON."""
+@pytest.fixture(scope="session")
+def lib_command():
+    """``run(args, cache_dir)``: run ``python -m lib ARGS`` with its own cache; assert success; return
+    the last line's JSON."""
     import json
     import subprocess
     import sys
 
-    env = {**os.environ, "BOOK_CACHE_DIR": str(cache_dir)}
-    result = subprocess.run([sys.executable, "-m", "lib", *args], env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    def run(args: list[str], cache_dir: Path) -> dict:
+        env = {**os.environ, "BOOK_CACHE_DIR": str(cache_dir)}
+        result = subprocess.run([sys.executable, "-m", "lib", *args], env=env, capture_output=True, text=True,
+                                timeout=900)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def smoke():
+    """The ``smoke`` profile's parameters."""
+    from lib.book.parameters import load_profile
+
+    return load_profile("smoke")
+
+
+@pytest.fixture(scope="session")
+def smoke_finetuning(smoke):
+    """The fine-tuning stage of the ``smoke`` profile, unpacked as the chapters do."""
+    from lib.finetune import Finetuning
+
+    return Finetuning(model=smoke["model"], seeds=smoke["seeds"], nli_dataset=smoke["nli_dataset"],
+                      n_train=smoke["n_train"], n_dev=smoke["n_dev"], n_test=smoke["n_test"], epochs=smoke["epochs"],
+                      batch_size=smoke["train_batch_size"], learning_rate=smoke["learning_rate"],
+                      head_learning_rate=smoke["head_learning_rate"], max_length=smoke["max_length"])

@@ -17,6 +17,21 @@ VADER_DOMAINS = {"movies": "movieReviewSnippets", "tweets": "tweets",
                  "nyt": "nytEditorialSnippets", "amazon": "amazonReviewSnippets"}
 
 
+def dataset_files(dataset: str) -> tuple[str, ...]:
+    """The mirror files a dataset's loader reads: ``ewt``, ``snli``, ``wikipedia`` or ``vader-<domain>``."""
+    if dataset == "ewt":
+        return tuple(f"ud_english_ewt/en_ewt-ud-{split}.conllu.gz" for split in EWT_SPLITS)
+    if dataset == "snli":
+        return ("snli/snli_1.0_test.jsonl.gz", "snli/snli_1.0_train_first100k.jsonl.gz")
+    if dataset == "wikipedia":
+        return ("wikipedia/enwiki_sample.jsonl.gz",)
+    domain = dataset.removeprefix("vader-")
+    if dataset.startswith("vader-") and domain in VADER_DOMAINS:
+        return (f"vader/{VADER_DOMAINS[domain]}_GroundTruth.txt.gz",)
+    valid = ["ewt", "snli", "wikipedia"] + [f"vader-{d}" for d in VADER_DOMAINS]
+    raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(valid)}")
+
+
 def _check(kind: str, value: str, valid) -> None:
     if value not in valid:
         raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(valid)}")
@@ -25,26 +40,27 @@ def _check(kind: str, value: str, valid) -> None:
 def load_ewt(split: str, data_dir: str | None = None) -> list[Record]:
     """UD English EWT r2.16 sentences with gold UPOS, heads and relations; ``domain`` is the genre."""
     _check("EWT split", split, EWT_SPLITS)
-    path = data_path(f"ud_english_ewt/en_ewt-ud-{split}.conllu.gz", data_dir)
+    path = data_path(dataset_files("ewt")[EWT_SPLITS.index(split)], data_dir)
     return parse_conllu(read_lines(path), split)
 
 
 def load_snli(split: str, data_dir: str | None = None) -> list[Record]:
     """SNLI 1.0 pairs with a gold label; ``label`` in entailment | neutral | contradiction."""
     _check("SNLI split", split, SNLI_SPLITS)
+    test, train = dataset_files("snli")
     if split == "test":
-        return parse_nli_jsonl(read_lines(data_path("snli/snli_1.0_test.jsonl.gz", data_dir)), "test", "snli")
-    pairs = parse_nli_jsonl(read_lines(data_path("snli/snli_1.0_train_first100k.jsonl.gz", data_dir)), split, "snli")
+        return parse_nli_jsonl(read_lines(data_path(test, data_dir)), "test", "snli")
+    pairs = parse_nli_jsonl(read_lines(data_path(train, data_dir)), split, "snli")
     return pairs[-SNLI_DEV_SIZE:] if split == "dev" else pairs[:-SNLI_DEV_SIZE]
 
 
 def load_vader(domain: str, data_dir: str | None = None) -> list[Record]:
     """VADER ground-truth snippets of one domain; ``label`` is the mean human rating in [-4, 4]."""
     _check("VADER domain", domain, tuple(VADER_DOMAINS))
-    path = data_path(f"vader/{VADER_DOMAINS[domain]}_GroundTruth.txt.gz", data_dir)
+    path = data_path(dataset_files(f"vader-{domain}")[0], data_dir)
     return parse_vader(read_lines(path), domain)
 
 
 def load_wikipedia(data_dir: str | None = None) -> list[Record]:
     """The Wikipedia sample, one record per paragraph; ``domain`` is the article title."""
-    return parse_wikipedia(read_lines(data_path("wikipedia/enwiki_sample.jsonl.gz", data_dir)))
+    return parse_wikipedia(read_lines(data_path(dataset_files("wikipedia")[0], data_dir)))

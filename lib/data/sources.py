@@ -127,6 +127,18 @@ def data_path(name: str, data_dir: str | os.PathLike | None = None, download: bo
     return cached
 
 
+def checksums(names) -> dict[str, str]:
+    """The SHA-256 of the content of each named mirror file: what a result computed from them depends on.
+
+    Every file is checked against this checksum wherever it comes from (:func:`data_path`), so it
+    stands for the file's content.
+    """
+    unknown = [name for name in names if name not in FILES]
+    if unknown:
+        raise DataError(f"unknown data file {unknown[0]!r}; known: {', '.join(sorted(FILES))}")
+    return {name: FILES[name].sha256 for name in names}
+
+
 def _missing_message(name: str, mirror: str | None, spec: DataFile) -> str:
     where = f"the mirror {mirror} has no {name}" if mirror else f"no mirror is set (${MIRROR_ENV})"
     how = "" if spec.url else " It cannot be downloaded as one file (see the data README)."

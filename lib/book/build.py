@@ -1,0 +1,121 @@
+"""Run the book's chapters through papermill and build the HTML with jupyter-book.
+
+Layout under the output root (the repository for ``make book``):
+
+- ``_build/executed/<profile>/<chapter>.ipynb``: executed notebooks (never committed);
+- ``_build/src/``: the staged book (config, pages, executed notebooks, vendored vega);
+- ``_build/html/``: the HTML.
+
+A chapter is re-executed only when its notebook, its parameters or the library's source changed.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from lib.artifacts import digest, file_sha256, key
+from lib.book.charts import write_mathjax, write_vega_assets
+from lib.book.parameters import check_parameters, load_profile
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOK_FILES = ("_config.yml", "_toc.yml")
+
+
+class ChapterError(RuntimeError):
+    """A chapter failed; the message names the executed notebook that shows where."""
+
+
+def chapters(root: Path = ROOT) -> list[Path]:
+    """The notebooks listed in ``_toc.yml``, in reading order."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]] + [entry["file"] for part in toc.get("parts", [toc]) for entry in part["chapters"]]
+    return [root / f"{name}.ipynb" for name in files if (root / f"{name}.ipynb").is_file()]
+
+
+def chapter_parameters(notebook: Path, profile: str, overrides: dict | None = None) -> dict:
+    """The profile's values for the parameters ``notebook`` declares, with ``overrides`` applied.
+
+    An override the notebook does not declare, or of the wrong type, is a ``ValueError``.
+    """
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook))
+    if not declared:
+        raise ValueError(f"{notebook.name} has no cell tagged 'parameters'")
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise ValueError(f"{notebook.name} has no parameter {', '.join(map(repr, unknown))}; "
+                         f"valid: {', '.join(sorted(declared))}")
+    values = {key: value for key, value in load_profile(profile).items() if key in declared}
+    values.update(overrides, profile=profile)
+    check_parameters(**values)
+    return values
+
+
+def _fingerprint(notebook: Path, parameters: dict) -> str:
+    """The key of an executed chapter: the notebook, its parameters and the library's source."""
+    library = ROOT / "lib"
+    sources = sorted(library.rglob("*.py")) + sorted(library.rglob("*.yml"))
+    return key("chapter", {"notebook": file_sha256(notebook), "parameters": parameters,
+                           "library": digest({str(p.relative_to(library)): file_sha256(p) for p in sources})})
+
+
+def run_chapter(notebook: Path, out_dir: Path, profile: str, overrides: dict | None = None,
+                force: bool = False) -> Path:
+    """Execute ``notebook`` with papermill into ``out_dir``; reuse an up-to-date result."""
+    import papermill
+
+    parameters = chapter_parameters(notebook, profile, overrides)
+    target = out_dir / notebook.name
+    stamp = target.with_suffix(".sha256")
+    fingerprint = _fingerprint(notebook, parameters)
+    if not force and target.is_file() and stamp.is_file() and stamp.read_text() == fingerprint:
+        return target
+    stamp.unlink(missing_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(str(notebook), str(target), parameters=parameters, cwd=str(notebook.parent),
+                                   kernel_name="python3", progress_bar=False)
+    except papermill.PapermillExecutionError as err:
+        raise ChapterError(f"{notebook.name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}. "
+                           f"The executed notebook is {target}.") from None
+    stamp.write_text(fingerprint)
+    return target
+
+
+def stage_book(executed: list[Path], stage: Path, root: Path = ROOT) -> Path:
+    """Copy the book's sources into ``stage``, executed notebooks in place of the committed ones."""
+    if stage.exists():
+        shutil.rmtree(stage)
+    shutil.copytree(root / "book", stage / "book", ignore=shutil.ignore_patterns("*.ipynb", "_static"))
+    for name in BOOK_FILES:
+        shutil.copy(root / name, stage / name)
+    for notebook in executed:
+        shutil.copy(notebook, stage / "book" / notebook.name)
+    write_vega_assets(stage / "_static")
+    write_mathjax(stage / "_extra")
+    return stage
+
+
+def build_book(profile: str = "cpu", out_root: Path = ROOT, force: bool = False,
+               log=print) -> Path:
+    """Execute every chapter on ``profile`` and build the HTML; returns ``_build/html/index.html``."""
+    load_profile(profile)  # an unknown profile fails here, before any work
+    build = Path(out_root) / "_build"
+    executed = []
+    for notebook in chapters():
+        log(f"running {notebook.name} ({profile})")
+        executed.append(run_chapter(notebook, build / "executed" / profile, profile, force=force))
+    stage = stage_book(executed, build / "src")
+    log("building the HTML with jupyter-book")
+    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(stage), "--path-output", str(out_root),
+               "-W", "-n", "--keep-going"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ChapterError(f"jupyter-book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return build / "html" / "index.html"

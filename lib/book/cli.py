@@ -1,0 +1,202 @@
+"""Command line: ``python -m lib build`` and ``python -m lib run``.
+
+    python -m lib build --profile cpu            # every chapter, then the HTML in _build/html
+    python -m lib run book/01_layers.ipynb --profile smoke -p n_sentences=100
+    python -m lib finetune --task nli --profile cpu --seed 0   # last line: a JSON summary
+    python -m lib probe --profile cpu --model nli/0 --task upos  # model: an alias or task/seed
+    python -m lib similarity --profile cpu --task nli            # RSA and CKA per layer, seed floor
+    python -m lib ablate --profile cpu --task nli                # freezing and restoring, per k
+    python -m lib shift --profile cpu --task sentiment           # similarity per domain and layer
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from lib.book.parameters import check_parameters, load_profile, profile_names
+from lib.finetune.config import Finetuning
+
+
+def _override(text: str) -> tuple[str, object]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected name=value, got {text!r}")
+    return name, yaml.safe_load(value) if value else ""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lib", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser("build", help="execute every chapter and build the HTML book")
+    build.add_argument("--profile", default="cpu", choices=profile_names())
+    build.add_argument("--force", action="store_true", help="re-execute chapters that are up to date")
+    run = commands.add_parser("run", help="execute one chapter with papermill")
+    run.add_argument("notebook", type=Path)
+    run.add_argument("--profile", default="cpu", choices=profile_names())
+    run.add_argument("-p", "--parameter", type=_override, action="append", default=[],
+                     metavar="NAME=VALUE", help="override one parameter (repeatable)")
+    run.add_argument("--out", type=Path, default=Path("_build/executed/custom"))
+    tune = commands.add_parser("finetune", help="get or train one fine-tuned model; prints a JSON summary last")
+    tune.add_argument("--task", required=True)
+    tune.add_argument("--profile", default="cpu", choices=profile_names())
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--freeze-below", type=int, default=0, metavar="K",
+                      help="freeze the embeddings and transformer layers 1..K")
+    tune.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE",
+                      help="override one profile parameter (repeatable), e.g. -p learning_rate=5e-5")
+    tune.add_argument("--checkpoint-every", type=int, default=200, help="steps between two checkpoints")
+    tune.add_argument("--no-progress", action="store_true")
+    probe = commands.add_parser("probe", help="probe every layer of one model; prints a JSON summary last")
+    probe.add_argument("--model", default="", help="an alias, path or hub id, or task/seed of a fine-tuned model "
+                                                   "(default: the profile's model)")
+    probe.add_argument("--task", required=True, help="upos | deprel | structural")
+    probe.add_argument("--profile", default="cpu", choices=profile_names())
+    probe.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE")
+    similar = commands.add_parser("similarity", help="pre-trained vs fine-tuned RSA and CKA per layer; JSON last")
+    similar.add_argument("--task", required=True)
+    similar.add_argument("--profile", default="cpu", choices=profile_names())
+    similar.add_argument("--standardize", action="store_true", help="z-score each dimension first")
+    similar.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE")
+    ablate = commands.add_parser("ablate", help="partial freezing and layer restoring per boundary k; JSON last")
+    ablate.add_argument("--task", required=True)
+    ablate.add_argument("--profile", default="cpu", choices=profile_names())
+    ablate.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE",
+                        help="e.g. -p ablation_grid=[0,3,6]")
+    ablate.add_argument("--no-progress", action="store_true")
+    shift = commands.add_parser("shift", help="pre-trained vs fine-tuned similarity per domain and layer; JSON last")
+    shift.add_argument("--task", required=True)
+    shift.add_argument("--profile", default="cpu", choices=profile_names())
+    shift.add_argument("--domains", default="", help="comma-separated domains (default: the profile's for the task)")
+    shift.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE")
+    shift.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def _unpack(args) -> tuple[dict, Finetuning]:
+    """The profile's parameters with the command's overrides, checked; and the fine-tuning stage they set."""
+    values = check_parameters(**{**load_profile(args.profile), **dict(args.parameter)})
+    finetuning = Finetuning(model=values["model"], seeds=values["seeds"], nli_dataset=values["nli_dataset"],
+                            n_train=values["n_train"], n_dev=values["n_dev"], n_test=values["n_test"],
+                            epochs=values["epochs"], batch_size=values["train_batch_size"],
+                            learning_rate=values["learning_rate"], head_learning_rate=values["head_learning_rate"],
+                            max_length=values["max_length"])
+    return values, finetuning
+
+
+def _ablate(args) -> dict:
+    from lib.experiments.ablation import Ablation, ablation_table, summary
+
+    values, finetuning = _unpack(args)
+    ablation = Ablation(grid=values["ablation_grid"], n_train=values["ablation_n_train"],
+                        batch_size=values["ablation_batch_size"], n_eval=values["ablation_n_eval"])
+    table = ablation_table(finetuning, ablation, args.task, data_dir=values["data_dir"] or None,
+                           device=values["device"], progress=not args.no_progress)
+    return {"model": values["model"], "seeds": values["seeds"], **summary(table)}
+
+
+def _shift(args) -> dict:
+    from lib.experiments.shift import DomainShift, shift_tables, summary
+
+    values, finetuning = _unpack(args)
+    shift = DomainShift(domains=values["shift_domains"], n_sentences=values["shift_sentences"],
+                        n_tokens=values["shift_tokens"], n_eval=values["shift_eval"], method=values["rdm_method"])
+    domains = [d.strip() for d in args.domains.split(",") if d.strip()] or None
+    similarity, scores = shift_tables(finetuning, shift, args.task, domains, seed=values["seed"],
+                                      pooling=values["pooling"], data_dir=values["data_dir"] or None,
+                                      device=values["device"], progress=not args.no_progress)
+    return {"model": values["model"], "seeds": values["seeds"], **summary(similarity, scores)}
+
+
+def _similarity(args) -> dict:
+    from lib.finetune.layers import task_layers
+    from lib.probing.runner import probe_sentences
+    from lib.similarity.compare import sample_tokens, versus_pretrained
+
+    values, finetuning = _unpack(args)
+    data_dir = values["data_dir"] or None
+    _, records = probe_sentences(values["probe_train_sentences"], values["probe_test_sentences"], data_dir)
+    pre, tuned = task_layers(finetuning, args.task, records, pooling=values["pooling"], data_dir=data_dir,
+                             progress=False)
+    index = sample_tokens(pre.n_words, values["similarity_tokens"], values["seed"])
+    table = versus_pretrained(pre.vectors[:, index], [t.vectors[:, index] for t in tuned], values["rdm_method"],
+                              standardize=args.standardize)
+    wide = table.pivot(index="layer", columns="measure", values=["value", "seed_floor"])
+    entries = [{"layer": int(layer), "rsa": float(row[("value", "rsa")]), "cka": float(row[("value", "cka")]),
+                "rsa_seed_floor": _number(row[("seed_floor", "rsa")]),
+                "cka_seed_floor": _number(row[("seed_floor", "cka")])} for layer, row in wide.iterrows()]
+    return {"task": args.task, "model": values["model"], "seeds": values["seeds"], "tokens": len(index),
+            "method": values["rdm_method"], "layers": entries}
+
+
+def _number(value) -> float | None:
+    return None if value != value else float(value)
+
+
+def _probe(args) -> dict:
+    from lib.finetune.store import get_or_train
+    from lib.finetune.tasks import TASKS
+    from lib.probing.runner import probe_model, probe_sentences
+
+    values, finetuning = _unpack(args)
+    data_dir = values["data_dir"] or None
+    name = args.model or values["model"]
+    task, _, seed = name.partition("/")
+    if seed.isdigit() and task in TASKS:
+        model = get_or_train(finetuning.config(task, int(seed)), data_dir=data_dir,
+                             device=values["device"], progress=False)
+    else:
+        model = name
+    train, test = probe_sentences(values["probe_train_sentences"], values["probe_test_sentences"], data_dir)
+    layers, mix = probe_model(model, train, test, [args.task], values["seed"], values["probe_epochs"],
+                              values["structural_epochs"], values["probe_rank"], pooling=values["pooling"],
+                              progress=False)
+    entries = [{key: _number(value) if key != "layer" else int(value) for key, value in row.items()}
+               for row in layers.reindex(columns=["layer", "score", "control", "selectivity"]).to_dict("records")]
+    return {"model": name, "task": args.task, "layers": entries,
+            "expected_layer": None if mix.empty else float(mix.expected_layer.iloc[0])}
+
+
+def _finetune(args) -> dict:
+    from lib.finetune.store import get_or_train, summary
+
+    values, finetuning = _unpack(args)
+    config = finetuning.config(args.task, args.seed, freeze_below=args.freeze_below)
+    manifest = get_or_train(config, data_dir=values["data_dir"] or None, device=values["device"],
+                            progress=not args.no_progress, checkpoint_every=args.checkpoint_every)
+    return summary(manifest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from lib.book import build as book
+    from lib.data import DataError
+    from lib.finetune.checkpoints import CheckpointError
+
+    start = time.perf_counter()
+    try:
+        if args.command == "build":
+            index = book.build_book(args.profile, force=args.force, log=lambda m: print(m, flush=True))
+            print(f"The book is at {index} (built in {time.perf_counter() - start:.0f} s).")
+        elif args.command == "finetune":
+            print(json.dumps(_finetune(args)), flush=True)
+        elif args.command == "probe":
+            print(json.dumps(_probe(args)), flush=True)
+        elif args.command == "similarity":
+            print(json.dumps(_similarity(args)), flush=True)
+        elif args.command == "ablate":
+            print(json.dumps(_ablate(args)), flush=True)
+        elif args.command == "shift":
+            print(json.dumps(_shift(args)), flush=True)
+        else:
+            out = book.run_chapter(args.notebook, args.out, args.profile, dict(args.parameter), force=True)
+            print(f"Executed notebook: {out} ({time.perf_counter() - start:.0f} s)")
+    except (ValueError, OSError, book.ChapterError, DataError, CheckpointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

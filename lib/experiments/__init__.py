@@ -1,0 +1,8 @@
+"""Pipeline stage 5, experiments: ablations (freezing, restoring), domain shift and the findings."""
+from lib.experiments import findings
+from lib.experiments.ablation import MAIN_METRIC, Ablation, ablation_table, check_grid, freezing_grid
+from lib.experiments.restoring import restoring
+from lib.experiments.shift import DOMAINS, IN_DOMAIN, DomainShift, domain_scores, domain_sentences, shift_tables
+
+__all__ = ["DOMAINS", "IN_DOMAIN", "MAIN_METRIC", "Ablation", "DomainShift", "ablation_table", "check_grid",
+           "domain_scores", "domain_sentences", "findings", "freezing_grid", "restoring", "shift_tables"]

@@ -1,0 +1,149 @@
+"""Ablations: partial freezing (the paper's) and layer restoring (beyond the paper).
+
+A boundary ``k`` (0..n_layers) splits an encoder in two, as ``freeze_below`` does: the *bottom*
+is the embeddings and layers 1..k (nothing when k = 0), the *top* is everything else.
+
+- **Freezing**: fine-tune with the bottom frozen at its pre-trained weights. ``k = 0`` is the full
+  fine-tune, ``k = n_layers`` trains only the head on the frozen encoder (a probe on the top layer).
+  The missing models of a grid train on :class:`lib.experiments.prefix.PrefixStates`: the frozen
+  bottom runs once per task, not once per model and epoch.
+- **Restoring** the bottom or the top of the book's fine-tuned models: :mod:`lib.experiments.restoring`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from lib.encoders.loading import load_encoder, model_shape, pick_device
+from lib.encoders.runtime import start_runtime
+from lib.experiments.prefix import PrefixStates
+from lib.experiments.restoring import restoring, restoring_cached, restoring_data
+from lib.finetune.config import FinetuneConfig, Finetuning
+from lib.finetune.loop import prepare
+from lib.finetune.store import get_or_train, stored
+from lib.finetune.tasks import check_task
+
+MAIN_METRIC = {"nli": "accuracy", "sentiment": "accuracy", "parsing": "las", "qa": "f1"}
+EXPERIMENTS = ("freezing", "restore_bottom", "restore_top")
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """The ablation stage's settings.
+
+    ``grid``: the freezing boundaries k; ``n_train`` and ``batch_size``: per task, the training
+    examples and batch size of each grid model (fewer than the book's models: the grid has many);
+    ``n_eval``: the test examples that score each grid and restored model (0: all). The grid's dev
+    set (one learning-curve point per epoch) is a fifth of ``n_eval`` (our choice); with
+    ``n_eval = 0`` both are whole, and a grid with the book's ``n_train`` then shares its ``k = 0``
+    model with every other chapter.
+    """
+
+    grid: Sequence[int]
+    n_train: Mapping[str, int]
+    batch_size: Mapping[str, int]
+    n_eval: int
+
+    def config(self, finetuning: Finetuning, task: str, seed: int, k: int) -> FinetuneConfig:
+        """The fine-tuning config of one grid point: the book's settings, the ablation's sizes."""
+        for name in ("n_train", "batch_size"):
+            if task not in getattr(self, name):
+                raise ValueError(f"parameter ablation_{name} has no entry for task {task!r}: {getattr(self, name)}")
+        n_eval = self.n_eval
+        return replace(finetuning.config(task, seed, freeze_below=k), n_train=self.n_train[task],
+                       batch_size=self.batch_size[task], n_dev=max(1, n_eval // 5) if n_eval > 0 else 0,
+                       n_test=n_eval).check()
+
+
+def check_grid(grid, model: str) -> tuple[int, ...]:
+    """The sorted boundaries of a freezing grid, each one a boundary of ``model`` (ValueError otherwise)."""
+    n_layers, _ = model_shape(model)
+    grid = list(grid)
+    if not grid:
+        raise ValueError(f"the freezing grid is empty: give boundaries in 0..{n_layers}, such as [0, {n_layers}]")
+    bad = [k for k in grid if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= n_layers]
+    if bad:
+        raise ValueError(f"freezing grid values {bad} are outside 0..{n_layers}, the layers of {model} "
+                         f"(0: nothing frozen, {n_layers}: the whole encoder)")
+    return tuple(sorted(set(grid)))
+
+
+def freezing_grid(finetuning: Finetuning, ablation: Ablation, task: str, data_dir: str | None = None,
+                  device: str = "auto", progress: bool = True) -> list[dict]:
+    """Manifests of the grid's fine-tuned models (``ablation.grid`` x ``finetuning.seeds``).
+
+    Stored models are reused; the missing frozen ones train on :class:`PrefixStates` of the
+    pre-trained encoder, computed once per task (per seed for a random-init model).
+    """
+    check_task(task)
+    grid = check_grid(ablation.grid, finetuning.model)
+    configs = [ablation.config(finetuning, task, seed, k) for k in grid for seed in finetuning.seeds]
+    missing = [c for c in configs if stored(c, device) is None]
+    if missing:
+        _train_grid(missing, data_dir, device, progress)
+    return [get_or_train(c, data_dir=data_dir, device=device, progress=progress) for c in configs]
+
+
+def _train_grid(configs: list[FinetuneConfig], data_dir: str | None, device: str, progress: bool) -> None:
+    """Train the missing grid models: the data is loaded and encoded once, the frozen prefix
+    computed once (per seed only for a random-init model, whose bottom differs per seed)."""
+    runtime = start_runtime(pick_device(device), configs[0].precision, distributed=False)
+    shared = not configs[0].model.startswith("random-init")
+    for prefix_seed in ([configs[0].seed] if shared else sorted({c.seed for c in configs})):
+        group = [c for c in configs if shared or c.seed == prefix_seed]
+        encoder = load_encoder(group[0].model, device=runtime.device, seed=prefix_seed, attention=runtime.attention)
+        data, features = prepare(group[0], encoder.tokenizer, data_dir)
+        for config in (c for c in group if c.freeze_below == 0):  # nothing frozen: the plain features
+            get_or_train(config, data_dir=data_dir, device=device, progress=progress, prepared=(data, features))
+        frozen = sorted({c.freeze_below for c in group} - {0})
+        if not frozen:
+            continue
+        prefix = PrefixStates(encoder.model, features, encoder.tokenizer.pad_token_id, runtime.device,
+                              runtime.bf16, progress=progress)
+        for k in frozen:
+            prefix.advance(k)
+            with_states = (data, tuple(prefix.features(split) for split in range(3)))
+            for config in (c for c in group if c.freeze_below == k):
+                get_or_train(config, data_dir=data_dir, device=device, progress=progress, prepared=with_states)
+
+
+def ablation_table(finetuning: Finetuning, ablation: Ablation, task: str, data_dir: str | None = None,
+                   device: str = "auto", progress: bool = True) -> pd.DataFrame:
+    """Tidy scores: (task, seed, experiment, k, metric, value) for freezing and both restorings.
+
+    Freezing models come from :func:`freezing_grid`; restoring starts from the book's fine-tuned
+    models (the ones every other chapter studies) and scores them on ``ablation.n_eval`` examples.
+    """
+    rows = []
+    for manifest in freezing_grid(finetuning, ablation, task, data_dir, device, progress):
+        rows += [{"seed": manifest["seed"], "experiment": "freezing", "k": manifest["config"]["freeze_below"],
+                  "metric": name, "value": value} for name, value in manifest["metrics"].items()]
+    table, prepared = pd.DataFrame(rows), None
+    for seed in finetuning.seeds:
+        manifest = get_or_train(finetuning.config(task, seed), data_dir=data_dir, device=device, progress=progress)
+        if prepared is None and not restoring_cached(manifest, finetuning.model, ablation.n_eval, device):
+            prepared = restoring_data(manifest, ablation.n_eval, load_encoder(finetuning.model).tokenizer, data_dir)
+        scores = restoring(manifest, finetuning.model, ablation.n_eval, data_dir, device, progress, prepared)
+        table = pd.concat([table, scores.assign(seed=seed)], ignore_index=True)
+    return table.assign(task=task)[["task", "seed", "experiment", "k", "metric", "value"]]
+
+
+def summary(table: pd.DataFrame) -> dict:
+    """The ``ablate`` command's JSON: per k, the main metric (mean over seeds) of each experiment."""
+    task = table["task"].iloc[0]
+    metric = MAIN_METRIC[task]
+    main = table[table.metric == metric]
+    means = main.groupby(["k", "experiment"])["value"].mean().unstack()
+    per_seed = main.pivot_table(index=["k", "experiment"], columns="seed", values="value")
+    entries = []
+    for k in sorted(main.k.unique()):
+        entry = {"k": int(k)}
+        for experiment in EXPERIMENTS:
+            if experiment in means.columns and not np.isnan(means.loc[k, experiment]):
+                entry[experiment] = round(float(means.loc[k, experiment]), 4)
+                entry[f"{experiment}_seeds"] = [round(float(v), 4) for v in per_seed.loc[(k, experiment)]]
+        entries.append(entry)
+    return {"task": task, "metric": metric, "entries": entries}

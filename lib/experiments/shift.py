@@ -1,0 +1,238 @@
+"""Domain shift: does fine-tuning change the representations of in-domain sentences more?
+
+Each domain is a pool of held-out sentences (``DOMAINS``); a task's own domain is *in-domain*
+(``IN_DOMAIN``). For every domain the pre-trained and fine-tuned models embed the same
+sentences, a token sample is drawn, and the same-layer RSA and CKA of :mod:`lib.similarity`
+compare them, with the seed floor. Samples are matched across domains in size and in word
+frequency (:func:`matched_samples`), so that a domain does not look "changed" only because its
+words are rarer. Where labels exist, the fine-tuned models are also scored out of domain.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from lib.artifacts import artifact_path, atomic_path
+from lib.data import (EWT_GENRES, VADER_DOMAINS, Record, load_ewt, load_snli, load_vader, load_wikipedia,
+                      records_digest, split_words)
+from lib.encoders.loading import pick_device
+from lib.finetune.config import Finetuning
+from lib.finetune.features import encode_task
+from lib.finetune.layers import model_identity, model_layers
+from lib.finetune.metrics import evaluate
+from lib.finetune.store import get_or_train, load_finetuned
+from lib.finetune.tasks import SENTIMENT_BAND, TaskData, check_task, load_task
+from lib.similarity.compare import versus_pretrained
+
+DOMAINS = {"snli": "SNLI test premises (image captions)",
+           **{f"ewt-{genre}": f"EWT test, {genre} genre" for genre in EWT_GENRES},
+           "wikipedia": "Wikipedia sample, split into sentences",
+           **{domain: f"VADER {domain} snippets" for domain in VADER_DOMAINS}}
+IN_DOMAIN = {"nli": {"snli"}, "sentiment": {"movies"}, "parsing": {f"ewt-{g}" for g in EWT_GENRES},
+             "qa": {"wikipedia"}}
+FREQUENCY_BINS = 8  # quantile bins of log word frequency that samples are matched on (our choice)
+MIN_WORDS, MAX_WORDS = 4, 60  # sentences kept from raw text (our choice)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
+
+
+def check_domains(domains) -> list[str]:
+    domains = list(domains)
+    unknown = [d for d in domains if d not in DOMAINS]
+    if unknown:
+        raise ValueError(f"unknown domain {unknown[0]!r}; valid: {', '.join(DOMAINS)}")
+    if len(domains) < 2:
+        raise ValueError(f"domain shift compares at least two domains, got {domains}")
+    return domains
+
+
+def _movie_test(data_dir: str | None) -> list[Record]:
+    """The sentiment task's own test split (movie snippets it never trained on)."""
+    return load_task("sentiment", 1, 1, 0, data_dir=data_dir).test
+
+
+def _held_out(records: list[Record], n: int) -> list[Record]:
+    kept = [r for r in records if MIN_WORDS <= len(r.words) <= MAX_WORDS]
+    order = np.random.default_rng(0).permutation(len(kept))  # data seed 0, as for the task splits
+    return [kept[i] for i in (order if n <= 0 else order[:n])]
+
+
+def domain_sentences(domain: str, n: int, data_dir: str | None = None) -> list[Record]:
+    """Up to ``n`` held-out sentences of ``domain`` (4 to 60 words; ``n <= 0``: all), in a fixed random order.
+
+    Held out means never trained on by this book's models: SNLI and EWT test, the sentiment
+    task's test split for movies; tweets, NYT, Amazon and Wikipedia are not training data at all.
+    """
+    check_domains([domain, domain])
+    if domain == "snli":
+        seen, records = set(), []
+        for record in load_snli("test", data_dir):
+            if record.text not in seen:  # each premise comes with several hypotheses
+                seen.add(record.text)
+                records.append(Record(id=f"snli-{record.id}", dataset="snli", split="test", domain="snli",
+                                      text=record.text, words=record.words))
+    elif domain.startswith("ewt-"):
+        records = [r for r in load_ewt("test", data_dir) if r.domain == domain[4:]]
+    elif domain == "wikipedia":
+        records = [Record(id=f"{p.id}-{i}", dataset="wikipedia", split="all", domain="wikipedia", text=text,
+                          words=split_words(text))
+                   for p in load_wikipedia(data_dir) for i, text in enumerate(_SENTENCE_END.split(p.text))]
+    elif domain == "movies":
+        records = _movie_test(data_dir)
+    else:
+        records = load_vader(domain, data_dir)
+    return _held_out(records, n)
+
+
+def matched_samples(words: dict[str, list[str]], n: int, seed: int) -> dict[str, np.ndarray]:
+    """Token indices per domain: ``n`` tokens each, with the same log-frequency histogram.
+
+    Frequencies are counted over all the domains' tokens together; the histogram to match is
+    proportional to the per-bin minimum over domains. Raises ValueError when a domain cannot give
+    ``n`` matched tokens (more sentences, or a smaller ``n``, is the fix).
+    """
+    if n < 4:
+        raise ValueError(f"a token sample needs at least 4 tokens, got {n}")
+    counts = Counter(w for tokens in words.values() for w in tokens)
+    pooled = np.log([counts[w] for tokens in words.values() for w in tokens])
+    edges = np.unique(np.quantile(pooled, np.linspace(0, 1, FREQUENCY_BINS + 1)[1:-1]))
+    bins = {d: np.searchsorted(edges, np.log([counts[w] for w in tokens]), side="right")
+            for d, tokens in words.items()}
+    per_bin = np.array([[int((b == i).sum()) for i in range(len(edges) + 1)] for b in bins.values()])
+    floor = per_bin.min(axis=0)
+    if floor.sum() < n:
+        available = dict(zip(words, per_bin.sum(axis=1)))
+        poorest = min(available, key=available.get)
+        raise ValueError(f"too few sentences for a sample of {n} tokens matched in word frequency: only "
+                         f"{floor.sum()} are (domain {poorest!r} has {available[poorest]} tokens in all); "
+                         "raise shift_sentences or lower shift_tokens")
+    quota = np.floor(n * floor / floor.sum()).astype(int)
+    rest = np.argsort(-(n * floor / floor.sum() - quota), kind="stable")[:n - quota.sum()]
+    quota[rest] += 1
+    rng = np.random.default_rng(seed)
+    return {d: np.sort(np.concatenate([rng.choice(np.flatnonzero(b == i), q, replace=False)
+                                       for i, q in enumerate(quota) if q]))
+            for d, b in bins.items()}
+
+
+@dataclass(frozen=True)
+class DomainShift:
+    """The domain-shift stage's settings.
+
+    ``domains``: per task, the domains it is compared on (its own among them); ``n_sentences``
+    held-out sentences per domain; ``n_tokens`` word tokens per domain, matched in word frequency;
+    ``n_eval`` labelled examples per domain for the out-of-domain scores (0: all); ``method`` the
+    RDM's dissimilarity (:mod:`lib.similarity.rsa`).
+    """
+
+    domains: Mapping[str, Sequence[str]]
+    n_sentences: int
+    n_tokens: int
+    n_eval: int
+    method: str = "cosine"
+
+
+def shift_tables(finetuning: Finetuning, shift: DomainShift, task: str, domains: Sequence[str] | None = None,
+                 seed: int = 0, pooling: str = "first", data_dir: str | None = None, device: str = "auto",
+                 progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(similarity, scores)`` of ``task``'s fine-tuned models across ``domains`` (default:
+    ``shift.domains[task]``); ``seed`` draws the token samples.
+
+    similarity: (task, domain, in_domain, layer, measure, value, seed_floor), measures ``rsa``
+    and ``cka``; scores: (task, seed, domain, in_domain, metric, value, n) where labels exist.
+    """
+    check_task(task)
+    if not domains and task not in shift.domains:
+        raise ValueError(f"parameter shift_domains has no entry for task {task!r}: {shift.domains}")
+    domains = check_domains(domains or shift.domains[task])
+    if len(finetuning.seeds) < 1:
+        raise ValueError("domain shift needs at least one fine-tuning seed")
+    sentences = {d: domain_sentences(d, shift.n_sentences, data_dir) for d in domains}
+    samples = matched_samples({d: [w.lower() for r in s for w in r.words] for d, s in sentences.items()},
+                              shift.n_tokens, seed)  # before any heavy work
+    manifests = [get_or_train(finetuning.config(task, s), data_dir=data_dir, device=device, progress=progress)
+                 for s in finetuning.seeds]
+    pre = {d: model_layers(finetuning.model, s, pooling=pooling, device=device, progress=progress)
+           for d, s in sentences.items()}
+    tables = []
+    for domain in domains:
+        tuned = [model_layers(m, sentences[domain], pooling=pooling, device=device, progress=progress)
+                 for m in manifests]
+        index = samples[domain]
+        table = versus_pretrained(pre[domain].vectors[:, index], [t.vectors[:, index] for t in tuned], shift.method)
+        tables.append(table[table.measure.isin(["rsa", "cka"])].assign(domain=domain))
+    similarity = pd.concat(tables, ignore_index=True).assign(task=task)
+    similarity["in_domain"] = similarity.domain.isin(IN_DOMAIN[task])
+    similarity = similarity[["task", "domain", "in_domain", "layer", "measure", "value", "seed_floor"]]
+    scores = domain_scores(task, manifests, domains, shift.n_eval, data_dir, device)
+    return similarity, scores
+
+
+def _labelled(task: str, domain: str, n: int, data_dir: str | None) -> list[Record]:
+    if task == "sentiment" and domain in VADER_DOMAINS:
+        records = load_vader(domain, data_dir) if domain != "movies" else _movie_test(data_dir)
+        records = [r for r in records if abs(r.label) >= SENTIMENT_BAND]
+    elif task == "parsing" and domain.startswith("ewt-"):
+        records = [r for r in load_ewt("test", data_dir) if r.domain == domain[4:]]
+    elif task == "nli" and domain == "snli":
+        records = load_snli("test", data_dir)
+    else:
+        return []
+    order = np.random.default_rng(0).permutation(len(records))
+    return [records[i] for i in (order[:n] if n > 0 else order)]
+
+
+def _cached_score(manifest: dict, task: str, domain: str, records: list[Record], device: str) -> dict:
+    device = pick_device(device)
+    identity = {"model": model_identity(manifest), "settings": manifest["identity"]["settings"], "task": task,
+                "domain": domain, "records": records_digest(records), "device_type": device.split(":")[0]}
+    path = artifact_path("shift-scores", identity, ".json")
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    model = load_finetuned(manifest, device=device)
+    data = TaskData(task, domain, [], [], records, tuple(manifest["labels"]))
+    features = encode_task(records, model.tokenizer, data, manifest["config"]["max_length"])
+    metrics = evaluate(model, features, task, model.tokenizer.pad_token_id, records=records,
+                       autocast=manifest["config"]["precision"] == "bf16")
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(metrics), encoding="utf-8")
+    return metrics
+
+
+def domain_scores(task: str, manifests: list[dict], domains: Sequence[str], n_eval: int,
+                  data_dir: str | None = None, device: str = "auto") -> pd.DataFrame:
+    """The task metric of each fine-tuned model on up to ``n_eval`` labelled examples (0: all) of
+    each domain that has the task's labels."""
+    rows = []
+    for domain in domains:
+        records = _labelled(task, domain, n_eval, data_dir)
+        if not records:
+            continue
+        for manifest in manifests:
+            metrics = _cached_score(manifest, task, domain, records, device)
+            rows += [{"task": task, "seed": manifest["seed"], "domain": domain, "in_domain": domain in IN_DOMAIN[task],
+                      "metric": name, "value": value, "n": len(records)} for name, value in metrics.items()]
+    return pd.DataFrame(rows, columns=["task", "seed", "domain", "in_domain", "metric", "value", "n"])
+
+
+def _rounded(value) -> float | None:
+    """A JSON number: rounded, and None for a missing value (NaN, such as a floor from one seed)."""
+    return None if value is None or value != value else round(float(value), 4)
+
+
+def summary(similarity: pd.DataFrame, scores: pd.DataFrame) -> dict:
+    """The ``shift`` command's JSON: one entry per domain and layer, and the out-of-domain scores."""
+    wide = similarity.pivot_table(index=["domain", "in_domain", "layer"], columns="measure",
+                                  values=["value", "seed_floor"])
+    entries = [{"domain": domain, "layer": int(layer), "in_domain": bool(in_domain),
+                **{m: _rounded(row.get(("value", m))) for m in ("rsa", "cka")},
+                **{f"{m}_seed_floor": _rounded(row.get(("seed_floor", m))) for m in ("rsa", "cka")}}
+               for (domain, in_domain, layer), row in wide.iterrows()]
+    return {"task": similarity.task.iloc[0], "entries": entries,
+            "scores": scores.groupby(["domain", "in_domain", "metric"], as_index=False)["value"].mean()
+            .round(4).to_dict("records")}

@@ -1,0 +1,91 @@
+"""How a fine-tuned model is written and read: safetensors weights plus a JSON manifest.
+
+A finished model lives in ``<cache>/finetune/<key>/`` (:func:`lib.artifacts.artifact_path`) with
+``model.safetensors`` (the encoder's weights under ``encoder.``, the head's under ``head.``) and
+``manifest.json`` (the config, the identity its key hashes, metrics, history, package versions and
+the weights' SHA-256). The folder is written beside its place and renamed into it, so a reader
+never sees half a model. A run in progress keeps its last checkpoint in
+``<key>.partial/`` (weights, optimizer and scheduler state, step, history) to resume from.
+"""
+from __future__ import annotations
+
+import json
+from importlib import metadata
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from lib.artifacts import atomic_dir, sha256_of
+
+WEIGHTS, MANIFEST = "model.safetensors", "manifest.json"
+
+
+class CheckpointError(RuntimeError):
+    """A stored model does not match its manifest; the message says what to delete."""
+
+
+def _file_sha(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return sha256_of(iter(lambda: handle.read(1 << 20), b""))
+
+
+def versions() -> dict[str, str]:
+    return {name: metadata.version(name) for name in ("torch", "transformers", "safetensors", "numpy")}
+
+
+def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+
+
+def save_model(folder: Path, model: torch.nn.Module, manifest: dict) -> Path:
+    """Write weights and manifest into ``folder`` atomically (a sibling temp folder, then a rename)."""
+    with atomic_dir(folder) as tmp:
+        save_file(_state(model), tmp / WEIGHTS)
+        manifest = dict(manifest, weights_sha256=_file_sha(tmp / WEIGHTS), versions=versions())
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    return folder
+
+
+def read_manifest(folder: Path) -> dict:
+    """The manifest of a stored model, checked against its weights file."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{folder} has no readable manifest ({err}): delete the folder to retrain") from None
+    weights = folder / WEIGHTS
+    if not weights.is_file() or _file_sha(weights) != manifest.get("weights_sha256"):
+        raise CheckpointError(f"{folder}: {WEIGHTS} does not match the SHA-256 in {MANIFEST} "
+                              "(changed or truncated): delete the folder to retrain")
+    return manifest
+
+
+def load_weights(folder: Path, model: torch.nn.Module) -> dict:
+    """Load checked weights into ``model`` (strict: every tensor must match); returns the manifest."""
+    manifest = read_manifest(folder)
+    state = load_file(folder / WEIGHTS)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(f"{folder}: the weights do not fit the model its manifest describes "
+                              f"({str(err)[:300]}): delete the folder to retrain") from None
+    return manifest
+
+
+def save_partial(folder: Path, model, optimizer, scheduler, progress: dict) -> None:
+    """Checkpoint a run in progress (atomic): weights, optimizer and scheduler state, progress."""
+    with atomic_dir(folder) as tmp:
+        save_file(_state(model), tmp / WEIGHTS)
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "trainer.pt")
+        (tmp / "progress.json").write_text(json.dumps(progress), encoding="utf-8")
+
+
+def load_partial(folder: Path, model, optimizer, scheduler) -> dict | None:
+    """Restore a run in progress; ``None`` when there is no complete checkpoint."""
+    if not (folder / "progress.json").is_file():
+        return None
+    model.load_state_dict(load_file(folder / WEIGHTS), strict=True)
+    trainer = torch.load(folder / "trainer.pt", weights_only=True)
+    optimizer.load_state_dict(trainer["optimizer"])
+    scheduler.load_state_dict(trainer["scheduler"])
+    return json.loads((folder / "progress.json").read_text(encoding="utf-8"))

@@ -1,0 +1,108 @@
+"""What a fine-tuned model is made from: one model's config, and the book's set of models.
+
+:class:`FinetuneConfig` holds everything that changes one fine-tuned model; its :meth:`identity`
+(with the model's and the data's content) is what the store's key hashes. :class:`Finetuning` is
+the fine-tuning stage of the book: the settings every chapter trains or finds its models with.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Mapping, Sequence
+
+from lib.encoders.loading import model_identity, model_shape
+from lib.encoders.runtime import Runtime
+from lib.finetune.tasks import check_task, data_identity
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Everything that changes a fine-tuned model (and so its store key).
+
+    ``freeze_below=k``: the embeddings and transformer layers 1..k stay frozen, in eval mode (no
+    dropout; our choice, which makes their output a fixed function of the input that
+    :mod:`lib.experiments.prefix` computes once); 0: none; the model's layer count: the whole
+    encoder, only the head trains. ``n_* <= 0``: the whole split.
+    """
+
+    task: str
+    model: str = "minilm"
+    seed: int = 0
+    dataset: str = ""  # "" = the task's default (snli for nli)
+    n_train: int = 8000
+    n_dev: int = 1000
+    n_test: int = 0
+    epochs: int = 1
+    batch_size: int = 32
+    learning_rate: float = 2e-4
+    head_learning_rate: float = 3e-3
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_length: int = 128
+    freeze_below: int = 0
+    precision: str = "auto"  # auto | fp32 | bf16
+
+    def check(self) -> "FinetuneConfig":
+        """Validate before any heavy work (raises ValueError saying what is valid)."""
+        check_task(self.task)
+        n_layers, _ = model_shape(self.model)
+        if not 0 <= self.freeze_below <= n_layers:
+            raise ValueError(f"freeze_below={self.freeze_below} is outside 0..{n_layers}, the layers of {self.model}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
+        for name in ("epochs", "batch_size", "max_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        return self
+
+    def describe(self, runtime: Runtime) -> dict:
+        """The config as it ran: its fields, with the precision and attention kernel resolved."""
+        return {**asdict(self), "precision": runtime.precision, "attention": runtime.attention,
+                "device_type": runtime.device.split(":")[0]}
+
+    def identity(self, runtime: Runtime, hub_path: str = "") -> dict:
+        """The store key's content: the settings, how it runs, and the model's and the data's content."""
+        settings = self.describe(runtime)
+        settings.pop("model")  # a name: its content stands in for it
+        return {"settings": settings, "model": model_identity(self.model, self.seed),
+                "data": data_identity(self.task, self.dataset, hub_path)}
+
+
+def config_fields() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(FinetuneConfig))
+
+
+@dataclass(frozen=True)
+class Finetuning:
+    """The book's fine-tuned models: one per task and seed, all trained with these settings.
+
+    Every chapter that needs "the model fine-tuned on task X with seed s" asks :meth:`config`, so
+    all of them find the same stored model. ``n_train`` and ``max_length`` map a task to its value;
+    ``nli_dataset`` is ``snli`` or ``mnli``.
+    """
+
+    model: str
+    seeds: Sequence[int]
+    nli_dataset: str
+    n_train: Mapping[str, int]
+    n_dev: int
+    n_test: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    head_learning_rate: float
+    max_length: Mapping[str, int]
+
+    def config(self, task: str, seed: int, freeze_below: int = 0) -> FinetuneConfig:
+        """The checked config of the model fine-tuned on ``task`` with ``seed``."""
+        check_task(task)
+        for name in ("n_train", "max_length"):
+            if task not in getattr(self, name):
+                raise ValueError(f"parameter {name} has no entry for task {task!r}: {getattr(self, name)}")
+        return FinetuneConfig(
+            task=task, model=self.model, seed=seed, dataset=self.nli_dataset if task == "nli" else "",
+            n_train=self.n_train[task], n_dev=self.n_dev, n_test=self.n_test, epochs=self.epochs,
+            batch_size=self.batch_size, learning_rate=self.learning_rate,
+            head_learning_rate=self.head_learning_rate, max_length=self.max_length[task],
+            freeze_below=freeze_below).check()

@@ -1,0 +1,136 @@
+"""The training loop: one fine-tuned encoder from a config.
+
+A lean loop (our choice over Hugging Face ``Trainer``): AdamW with a linear warm-up and decay,
+the encoder and the head on their own learning rates, length-grouped batches with dynamic
+padding, bf16 autocast where the device has fast bf16 kernels, gradient clipping at 1.0, an
+evaluation on dev at the end of every epoch, and a checkpoint every ``checkpoint_every`` steps.
+All randomness derives from ``seed``, the epoch and the step (batch order per epoch, dropout
+per step), so a run resumed from its checkpoint ends with the same weights as one that was never
+interrupted. Under ``torchrun`` / ``accelerate launch`` (``WORLD_SIZE`` > 1) each process takes
+every n-th batch and DDP averages the gradients; process 0 evaluates and writes.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from lib.encoders.layers import freeze_layers
+from lib.encoders.loading import load_encoder
+from lib.encoders.runtime import Runtime
+from lib.finetune import checkpoints
+from lib.finetune.config import FinetuneConfig
+from lib.finetune.features import collate, encode_task, length_grouped_batches
+from lib.finetune.heads import TaskModel, make_head
+from lib.finetune.metrics import evaluate
+from lib.finetune.tasks import load_task
+
+LOG_EVERY = 10  # steps between two points of the training-loss curve
+
+
+def _step_seed(seed: int, step: int) -> int:
+    return seed * 1_000_003 + step
+
+
+def _optimizer(model: TaskModel, config: FinetuneConfig, total_steps: int):
+    groups = []
+    for part, lr in ((model.encoder, config.learning_rate), (model.head, config.head_learning_rate)):
+        named = [(n, p) for n, p in part.named_parameters() if p.requires_grad]
+        decay = [p for n, p in named if p.ndim > 1 and "LayerNorm" not in n]
+        rest = [p for n, p in named if not (p.ndim > 1 and "LayerNorm" not in n)]
+        groups += [{"params": decay, "lr": lr, "weight_decay": config.weight_decay},
+                   {"params": rest, "lr": lr, "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    return optimizer, scheduler
+
+
+def build_model(config: FinetuneConfig, n_labels: int, runtime: Runtime) -> TaskModel:
+    """The encoder (pre-trained weights, or random-init) with a freshly seeded head, frozen as asked."""
+    encoder = load_encoder(config.model, device="cpu", seed=config.seed, attention=runtime.attention)
+    torch.manual_seed(config.seed)
+    model = TaskModel(encoder.model, make_head(config.task, encoder.hidden_size, n_labels), config.freeze_below)
+    freeze_layers(model.encoder, config.freeze_below)
+    model.tokenizer = encoder.tokenizer
+    return model.to(runtime.device).train()
+
+
+def _load(config: FinetuneConfig, data_dir: str | None, hub_path: str):
+    return load_task(config.task, config.n_train, config.n_dev, config.n_test, config.dataset, data_dir, hub_path)
+
+
+def _encode(data, tokenizer, max_length: int) -> tuple[list[dict], ...]:
+    return tuple(encode_task(split, tokenizer, data, max_length) for split in (data.train, data.dev, data.test))
+
+
+def prepare(config: FinetuneConfig, tokenizer, data_dir: str | None = None, hub_path: str = "") -> tuple:
+    """``(data, (train, dev, test) features)`` of ``config``'s task, encoded by ``tokenizer``."""
+    data = _load(config, data_dir, hub_path)
+    return data, _encode(data, tokenizer, config.max_length)
+
+
+def train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtime, data_dir: str | None,
+          progress: bool, checkpoint_every: int, hub_path: str, prepared: tuple | None = None) -> dict:
+    """Fine-tune and store in ``folder`` (the store's place for ``identity``); resumes from
+    ``<folder>.partial`` when a checkpoint is there."""
+    data = _load(config, data_dir, hub_path) if prepared is None else prepared[0]
+    model = build_model(config, len(data.labels), runtime)
+    features = _encode(data, model.tokenizer, config.max_length) if prepared is None else prepared[1]
+    train_features, dev_features, test_features = features
+    pad_id = model.tokenizer.pad_token_id
+    lengths = [len(f["input_ids"]) for f in train_features]
+    per_epoch = len(length_grouped_batches(lengths, config.batch_size, seed=0)) // runtime.world
+    optimizer, scheduler = _optimizer(model, config, per_epoch * config.epochs)
+    partial = folder.with_name(folder.name + ".partial")
+    state = checkpoints.load_partial(partial, model, optimizer, scheduler) or {"step": 0, "history": [],
+                                                                                "running": []}
+    trained = runtime.wrap(model)
+    bar = tqdm(total=per_epoch * config.epochs, initial=state["step"], desc=f"fine-tuning {config.task}",
+               disable=not progress or runtime.rank != 0)
+    running = state["running"]  # losses since the last point of the curve
+    for epoch in range(config.epochs):
+        batches = length_grouped_batches(lengths, config.batch_size, seed=config.seed * 1000 + epoch)
+        batches = batches[runtime.rank::runtime.world][:per_epoch]
+        for index, rows in enumerate(batches):
+            step = epoch * per_epoch + index + 1
+            if step <= state["step"]:
+                continue
+            torch.manual_seed(_step_seed(config.seed, step))
+            batch = {k: v.to(runtime.device) for k, v in collate([train_features[i] for i in rows], pad_id).items()}
+            with runtime.autocast():
+                loss, _ = trained(batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            running.append(loss.item())
+            bar.update(1)
+            if step % LOG_EVERY == 0 or step == per_epoch * (epoch + 1):
+                state["history"].append({"step": step, "epoch": epoch + 1, "split": "train", "metric": "loss",
+                                         "value": float(np.mean(running))})
+                running.clear()
+            if index + 1 == len(batches) and runtime.rank == 0:
+                dev = evaluate(model, dev_features, config.task, pad_id, records=data.dev, autocast=runtime.bf16)
+                state["history"] += [{"step": step, "epoch": epoch + 1, "split": "dev", "metric": name,
+                                      "value": value} for name, value in dev.items()]
+            state["step"] = step
+            if (step % checkpoint_every == 0 or index + 1 == len(batches)) and runtime.rank == 0:
+                checkpoints.save_partial(partial, model, optimizer, scheduler, state)
+    bar.close()
+    state.pop("running")
+    manifest = {"task": config.task, "model": config.model, "seed": config.seed, "dataset": data.dataset,
+                "labels": list(data.labels), "config": config.describe(runtime), "identity": identity,
+                "history": state["history"],
+                "sizes": {"train": len(data.train), "dev": len(data.dev), "test": len(data.test)}}
+    if runtime.rank == 0:
+        manifest["metrics"] = evaluate(model, test_features, config.task, pad_id, records=data.test,
+                                       autocast=runtime.bf16)
+        checkpoints.save_model(folder, model, manifest)
+        shutil.rmtree(partial, ignore_errors=True)
+    runtime.barrier()
+    return dict(checkpoints.read_manifest(folder), checkpoint=str(folder))

@@ -1,0 +1,76 @@
+"""The store of fine-tuned models: get a model by its config, trained once and found by every chapter.
+
+A model is stored under ``<cache>/finetune/<key>/``, the key made by :func:`lib.artifacts.key`
+from :meth:`lib.finetune.config.FinetuneConfig.identity`: the settings, the runtime's precision
+and attention kernel, the pre-trained model's content and the data's checksums.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lib.artifacts import artifact_path
+from lib.encoders.loading import pick_device
+from lib.encoders.runtime import start_runtime
+from lib.finetune import checkpoints
+from lib.finetune.config import FinetuneConfig, config_fields
+from lib.finetune.heads import TaskModel
+from lib.finetune.loop import build_model, train
+
+
+def _store_folder(config: FinetuneConfig, runtime, hub_path: str = "") -> tuple[Path, dict]:
+    identity = config.identity(runtime, hub_path)
+    return artifact_path("finetune", identity), identity
+
+
+def stored(config: FinetuneConfig, device: str = "auto", hub_path: str = "") -> dict | None:
+    """The manifest of ``config``'s fine-tuned model if the store has it, else None."""
+    runtime = start_runtime(pick_device(device), config.check().precision, distributed=False)
+    folder, _ = _store_folder(config, runtime, hub_path)
+    if (folder / checkpoints.MANIFEST).is_file():
+        return dict(checkpoints.read_manifest(folder), checkpoint=str(folder))
+    return None
+
+
+def get_or_train(config: FinetuneConfig, data_dir: str | None = None, device: str = "auto",
+                 progress: bool = True, checkpoint_every: int = 200, hub_path: str = "",
+                 prepared: tuple | None = None) -> dict:
+    """The manifest of the fine-tuned model for ``config``: loaded when stored, else trained.
+
+    ``prepared``: ``(data, (train, dev, test) features)`` already loaded and encoded, possibly
+    carrying the frozen prefix's hidden states (:mod:`lib.experiments.prefix`); it must be
+    ``config``'s data.
+    """
+    found = stored(config, device, hub_path)
+    if found is not None:
+        return found
+    runtime = start_runtime(pick_device(device), config.precision)
+    folder, identity = _store_folder(config, runtime, hub_path)
+    return train(config, folder, identity, runtime, data_dir, progress, checkpoint_every, hub_path, prepared)
+
+
+def load_finetuned(manifest: dict, device: str = "cpu") -> TaskModel:
+    """The stored fine-tuned model (encoder and head) of a manifest from :func:`get_or_train`."""
+    config = FinetuneConfig(**{k: v for k, v in manifest["config"].items() if k in config_fields()})
+    runtime = start_runtime(pick_device(device), manifest["config"]["precision"], distributed=False)
+    runtime.attention = manifest["config"]["attention"]
+    model = build_model(config, len(manifest["labels"]), runtime)
+    checkpoints.load_weights(Path(manifest["checkpoint"]), model)
+    return model.eval()
+
+
+def metrics_table(manifests: list[dict]) -> pd.DataFrame:
+    """Tidy final test metrics: (task, model, seed, metric, value)."""
+    return pd.DataFrame([{"task": m["task"], "model": m["model"], "seed": m["seed"], "metric": name, "value": value}
+                         for m in manifests for name, value in m["metrics"].items()])
+
+
+def history_table(manifests: list[dict]) -> pd.DataFrame:
+    """Tidy learning curves: (task, seed, step, epoch, split, metric, value)."""
+    return pd.DataFrame([{"task": m["task"], "seed": m["seed"], **row} for m in manifests for row in m["history"]])
+
+
+def summary(manifest: dict) -> dict:
+    """The command's JSON summary: task, model, seed, checkpoint, metrics."""
+    return {key: manifest[key] for key in ("task", "model", "seed", "checkpoint", "metrics")}

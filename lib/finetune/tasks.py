@@ -1,0 +1,114 @@
+"""The fine-tuning tasks: their data, labels, metrics and model inputs.
+
+- ``nli``: sentence-pair classification; SNLI (``dataset="snli"``) or MNLI matched (``"mnli"``).
+- ``sentiment``: VADER movie-review snippets, positive if the mean rating is >= +0.5 and negative
+  if <= -0.5; the band in between is dropped (our choice). A seeded 80/10/10 split.
+- ``parsing``: UD EWT dependency parsing, scored by UAS/LAS without punctuation (UPOS ``PUNCT``).
+- ``qa``: SQuAD v1.1 span extraction (context truncated to ``max_length``, no document stride).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lib.artifacts import file_sha256
+from lib.data import (NLI_LABELS, Record, checksums, dataset_files, load_ewt, load_mnli, load_snli, load_squad,
+                      load_vader)
+from lib.data.hub import HUB_IDS
+
+TASKS = ("nli", "sentiment", "parsing", "qa")
+METRICS = {"nli": ("accuracy",), "sentiment": ("accuracy",), "parsing": ("uas", "las"),
+           "qa": ("f1", "exact_match")}
+SENTIMENT_BAND = 0.5  # |mean rating| below this is neutral and dropped
+SENTIMENT_LABELS = ("negative", "positive")
+
+
+@dataclass
+class TaskData:
+    """Train / dev / test records of a task and its label set (``labels``: classes or relations)."""
+
+    task: str
+    dataset: str
+    train: list[Record]
+    dev: list[Record]
+    test: list[Record]
+    labels: tuple[str, ...]
+
+
+def check_task(task: str) -> str:
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+    return task
+
+
+def data_identity(task: str, dataset: str = "", hub_path: str = "") -> dict:
+    """The content of a task's data, for the keys of results computed from it: the checksums of the
+    mirror files it reads, or of the hub export it reads (its hub id when read through ``datasets``)."""
+    check_task(task)
+    if task == "nli" and (dataset or "snli") == "snli":
+        return checksums(dataset_files("snli"))
+    if task == "sentiment":
+        return checksums(dataset_files("vader-movies"))
+    if task == "parsing":
+        return checksums(dataset_files("ewt"))
+    name = "squad" if task == "qa" else "mnli"
+    return {"hub_export": file_sha256(hub_path)} if hub_path else {"hub": HUB_IDS[name]}
+
+
+def _sample(records: list[Record], n: int, seed: int) -> list[Record]:
+    """``n`` records in a fixed random order (all when n <= 0 or n >= len)."""
+    order = np.random.default_rng(seed).permutation(len(records))
+    return [records[i] for i in (order if n <= 0 else order[:n])]
+
+
+def load_task(task: str, n_train: int, n_dev: int, n_test: int, dataset: str = "",
+              data_dir: str | None = None, hub_path: str = "") -> TaskData:
+    """The task's data; ``n_* <= 0`` keeps the whole split. Samples use data seed 0 (our choice),
+    so that training seeds differ only in initialisation and batch order."""
+    check_task(task)
+    if task == "nli":
+        dataset = dataset or "snli"
+        if dataset == "snli":
+            train, dev, test = (load_snli(s, data_dir) for s in ("train", "dev", "test"))
+        elif dataset == "mnli":
+            train = load_mnli("train", hub_path or None)
+            dev = test = load_mnli("validation_matched", hub_path or None)
+        else:
+            raise ValueError(f"unknown NLI dataset {dataset!r}; valid: snli, mnli")
+        labels = NLI_LABELS
+    elif task == "sentiment":
+        dataset = "vader-movies"
+        snippets = [r for r in load_vader("movies", data_dir) if abs(r.label) >= SENTIMENT_BAND]
+        snippets = _sample(snippets, 0, seed=0)
+        cut1, cut2 = int(0.8 * len(snippets)), int(0.9 * len(snippets))
+        train, dev, test = snippets[:cut1], snippets[cut1:cut2], snippets[cut2:]
+        labels = SENTIMENT_LABELS
+    elif task == "parsing":
+        dataset = "ewt"
+        train, dev, test = (load_ewt(s, data_dir) for s in ("train", "dev", "test"))
+        labels = tuple(sorted({rel for r in train for rel in r.deprels}))
+    else:
+        dataset = "squad"
+        train = load_squad("train", hub_path or None)
+        dev = test = load_squad("validation", hub_path or None)
+        labels = ()
+    return TaskData(task, dataset, _sample(train, n_train, 0), _sample(dev, n_dev, 0),
+                    _sample(test, n_test, 0), labels)
+
+
+def label_of(record: Record, task: str, labels: tuple[str, ...]) -> int:
+    """The class index of a classification record."""
+    if task == "sentiment":
+        return int(record.label > 0)
+    if record.label not in labels:
+        raise ValueError(f"record {record.id} has label {record.label!r}, not one of {labels}")
+    return labels.index(record.label)
+
+
+def check_parsing_records(records: list[Record]) -> None:
+    """Parsing needs gold heads and relations on every word."""
+    for record in records:
+        if not record.heads or len(record.heads) != len(record.words) or len(record.deprels) != len(record.words):
+            raise ValueError(f"record {record.id} ({record.dataset}) has no dependency heads and relations: "
+                             "parsing needs treebank data such as EWT")

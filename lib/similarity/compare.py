@@ -1,0 +1,131 @@
+"""Similarity of two models' representations of the same items, layer by layer: RSA and CKA.
+
+Inputs are word vectors (layers, n, hidden) of the same n tokens under two models. Bad input is
+refused, not turned into NaN: different token counts, n < 4, NaN or inf, a constant layer.
+``standardize=True`` z-scores each dimension over the tokens first (the rogue-dimension
+correction of Timkey & van Schijndel 2021), so that a few high-variance dimensions cannot
+dominate cosines.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lib.similarity.cka import debiased_cka_torch, linear_cka_torch
+from lib.similarity.rsa import check_method, pairwise_pearson, pairwise_spearman
+
+
+def linear_cka(x, y) -> float:
+    """Linear CKA (Kornblith et al. 2019) of x (n, d1) and y (n, d2), in [0, 1].
+
+    ``||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)`` with column-centred Xc, Yc; computed from
+    the d x d cross-products, so memory is O(d^2), not O(n^2).
+
+    >>> rng = np.random.default_rng(0); x = rng.normal(size=(100, 8))
+    >>> round(linear_cka(x, 3 * x @ np.linalg.qr(rng.normal(size=(8, 8)))[0]), 6)
+    1.0
+    """
+    x, y = _checked(np.asarray(x)[None], np.asarray(y)[None], "cpu")
+    return float(linear_cka_torch(x[0].double(), y[0].double()))
+
+
+def _checked(x, y, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
+    if x.ndim != 3 or y.ndim != 3:
+        raise ValueError("representations must be (layers, tokens, hidden)")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y must describe the same items: {x.shape[1]} vs {y.shape[1]} tokens")
+    if x.shape[1] < 4:
+        raise ValueError(f"similarity needs at least 4 tokens, got {x.shape[1]}")
+    for name, v in (("x", x), ("y", y)):
+        if not torch.isfinite(v).all():
+            raise ValueError(f"{name} holds NaN or inf: check the model's outputs")
+        constant = (v.std(dim=1) == 0).all(dim=-1)
+        if constant.any():
+            raise ValueError(f"{name} layer(s) {constant.nonzero().flatten().tolist()} are constant (zero variance): "
+                             "similarity is undefined for a representation that does not vary")
+    return x.float(), y.float()
+
+
+def standardized(v: torch.Tensor) -> torch.Tensor:
+    """Each layer's dimensions z-scored over tokens (constant dimensions left at 0)."""
+    std = v.std(dim=1, keepdim=True)
+    return (v - v.mean(dim=1, keepdim=True)) / torch.where(std > 0, std, torch.ones_like(std))
+
+
+def similarity_matrix(x, y, measure: str = "rsa", method: str = "cosine", compare: str = "pearson",
+                      standardize: bool = False, device: str = "cpu") -> np.ndarray:
+    """Layer i of x against layer j of y: (layers_x, layers_y).
+
+    ``measure``: ``rsa`` (RDMs by ``method``, compared by ``compare``), ``cka`` or ``cka_debiased``.
+    """
+    x, y = _checked(x, y, device)
+    if standardize:
+        x, y = standardized(x), standardized(y)
+    if measure == "rsa":
+        check_method(method, compare)
+        matrix = pairwise_pearson(x, y, method) if compare == "pearson" else pairwise_spearman(x, y, method)
+    elif measure in ("cka", "cka_debiased"):
+        cka = linear_cka_torch if measure == "cka" else debiased_cka_torch
+        xd, yd = x.double(), y.double()
+        matrix = torch.stack([torch.stack([cka(a, b) for b in yd]) for a in xd])
+    else:
+        raise ValueError(f"unknown measure {measure!r}; valid: rsa, cka, cka_debiased")
+    return matrix.cpu().numpy()
+
+
+def same_layer(x, y, method: str = "cosine", standardize: bool = False, device: str = "cpu") -> pd.DataFrame:
+    """Tidy (layer, rsa, cka, cka_debiased): each layer of x against the same layer of y."""
+    x, y = _checked(x, y, device)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"same-layer similarity needs models of one depth: {x.shape[0]} vs {y.shape[0]} layers")
+    if standardize:
+        x, y = standardized(x), standardized(y)
+    check_method(method)
+    rows = []
+    for layer in range(x.shape[0]):
+        a, b = x[layer:layer + 1], y[layer:layer + 1]
+        rows.append({"layer": layer, "rsa": float(pairwise_pearson(a, b, method)[0, 0]),
+                     "cka": float(linear_cka_torch(a[0].double(), b[0].double())),
+                     "cka_debiased": float(debiased_cka_torch(a[0].double(), b[0].double()))})
+    return pd.DataFrame(rows)
+
+
+def sample_tokens(n_words: int, n_tokens: int, seed: int) -> np.ndarray:
+    """A sorted random sample of ``n_tokens`` word indices (all when there are fewer)."""
+    if n_tokens < 4:
+        raise ValueError(f"n_tokens must be at least 4, got {n_tokens}")
+    if n_words <= n_tokens:
+        return np.arange(n_words)
+    return np.sort(np.random.default_rng(seed).choice(n_words, size=n_tokens, replace=False))
+
+
+def versus_pretrained(pre, tuned: list, method: str = "cosine", standardize: bool = False,
+                      device: str = "cpu") -> pd.DataFrame:
+    """Each layer of the pre-trained model against the same layer of each fine-tuned seed, with the
+    seed noise floor (the same measures between every pair of fine-tuned seeds).
+
+    ``pre`` (layers, n, hidden); ``tuned`` a list of such arrays, one per seed. Returns tidy
+    (layer, measure, value, value_min, value_max, seed_floor); ``value`` is the mean over seeds,
+    ``seed_floor`` is NaN with a single seed.
+    """
+    measures = ["rsa", "cka", "cka_debiased"]
+    runs = pd.concat([same_layer(pre, t, method, standardize, device).assign(seed=i) for i, t in enumerate(tuned)])
+    pairs = [same_layer(tuned[i], tuned[j], method, standardize, device)
+             for i in range(len(tuned)) for j in range(i + 1, len(tuned))]
+    long = runs.melt(id_vars=["layer", "seed"], value_vars=measures, var_name="measure")
+    table = long.groupby(["layer", "measure"], as_index=False)["value"].agg(
+        value="mean", value_min="min", value_max="max")
+    if pairs:
+        floor = pd.concat(pairs).groupby("layer", as_index=False)[measures].mean()
+        floor = floor.melt(id_vars="layer", var_name="measure", value_name="seed_floor")
+        return table.merge(floor, on=["layer", "measure"])
+    return table.assign(seed_floor=np.nan)
+
+
+def matrix_table(x, y, measure: str = "rsa", method: str = "cosine", device: str = "cpu") -> pd.DataFrame:
+    """:func:`similarity_matrix` as a tidy table (layer_x, layer_y, similarity), for a heatmap."""
+    matrix = similarity_matrix(x, y, measure, method, device=device)
+    layer_x, layer_y = np.meshgrid(np.arange(matrix.shape[0]), np.arange(matrix.shape[1]), indexing="ij")
+    return pd.DataFrame({"layer_x": layer_x.ravel(), "layer_y": layer_y.ravel(), "similarity": matrix.ravel()})

@@ -1,0 +1,36 @@
+"""Charts drawn for real (vl-convert renders the Vega-Lite spec to SVG): what the reader sees."""
+import re
+
+import pandas as pd
+import vl_convert
+
+from lib.book import charts
+
+
+def _symbols(chart) -> int:
+    """The number of points (symbol marks) in the rendered chart."""
+    svg = vl_convert.vegalite_to_svg(chart.to_dict())
+    groups = re.findall(r'<g class="mark-symbol role-mark[^"]*"[^>]*>(.*?)</g>', svg, flags=re.S)
+    return sum(group.count("<path") for group in groups)
+
+
+def _table() -> pd.DataFrame:
+    return pd.DataFrame([{"task": task, "experiment": experiment, "k": k, "seed": seed, "value": 0.1 * k + seed}
+                         for task in ("nli", "parsing") for experiment in ("a", "b") for k in range(3)
+                         for seed in (0, 1)])
+
+
+def test_seed_lines_menu_filters_every_data_layer():
+    table = _table()
+    marks = {0: "start", 2: "end"}
+    whole = charts.seed_lines(table, x="k", y="value", color="experiment", title="t", subtitle="s", marks=marks)
+    one = charts.seed_lines(table, x="k", y="value", color="experiment", title="t", subtitle="s", marks=marks,
+                            choose="task")
+    # 2 experiments x 3 k means; 12 seed points per task (the means pool the tasks when none is chosen)
+    assert _symbols(whole) == 6 + 2 * 12
+    assert _symbols(one) == 6 + 12
+
+
+def test_line_chart_menu_filters():
+    table = _table()[lambda t: t.seed == 0]
+    assert _symbols(charts.line_chart(table, "k:O", "value", "experiment", "t", "s", choose="task")) == 6

@@ -1,0 +1,36 @@
+"""Hygiene of the committed chapters: no outputs, one parameters cell, the cpu defaults, Colab."""
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from lib.book.build import ROOT, chapters
+from lib.book.parameters import load_profile
+
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+
+
+def test_every_notebook_is_in_the_table_of_contents():
+    assert NOTEBOOKS and sorted(chapters()) == NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapter_hygiene(path: Path):
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert not any(c.get("outputs") or c.get("execution_count") for c in code), "commit without outputs"
+    assert cells[0]["cell_type"] == "markdown" and "".join(cells[0]["source"]).startswith("# ")
+    assert "remove-cell" in code[0]["metadata"].get("tags", []) and "google.colab" in "".join(code[0]["source"])
+    parameters = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
+    assert len(parameters) == 1
+    defaults = {}
+    for node in ast.parse("".join(parameters[0]["source"])).body:
+        assert isinstance(node, ast.AnnAssign), "parameters are typed literals: name: type = value"
+        defaults[node.target.id] = ast.literal_eval(node.value)
+    import papermill
+
+    assert set(papermill.inspect_notebook(str(path))) == set(defaults), "papermill must parse every parameter"
+    cpu = load_profile("cpu")
+    assert {k: v for k, v in defaults.items()} == {k: cpu[k] for k in defaults}, "defaults are the cpu profile"
+    assert "lib.check_parameters(" in "".join(code[2]["source"]), "the cell after parameters validates them"

@@ -1,0 +1,133 @@
+"""Ablations: the frozen prefix computed once trains the same model; restoring swaps the right layers."""
+import copy
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from dataclasses import replace
+
+from lib.encoders.loading import load_encoder
+from lib.encoders.runtime import start_runtime
+from lib.experiments.ablation import Ablation, check_grid, freezing_grid, summary
+from lib.experiments.prefix import PrefixStates
+from lib.experiments.restoring import restoring
+from lib.finetune.loop import build_model, prepare
+from lib.finetune.metrics import evaluate
+from lib.finetune.store import get_or_train, load_finetuned
+
+
+@pytest.fixture(scope="module")
+def ablation(smoke):
+    """The ablation stage of the ``smoke`` profile."""
+    return Ablation(grid=smoke["ablation_grid"], n_train=smoke["ablation_n_train"],
+                    batch_size=smoke["ablation_batch_size"], n_eval=smoke["ablation_n_eval"])
+
+
+def test_stored_prefix_trains_the_same_model_as_recomputing_it(mirror, smoke_finetuning, ablation, tmp_path,
+                                                               monkeypatch):
+    """The grid's shortcut (frozen layers run once, their outputs stored) against a plain run."""
+    finetuning, ablation = replace(smoke_finetuning, seeds=[1]), replace(ablation, grid=[2])
+    monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "fast"))
+    (fast,) = freezing_grid(finetuning, ablation, "parsing", data_dir=str(mirror), device="cpu", progress=False)
+    monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "plain"))
+    plain = get_or_train(ablation.config(finetuning, "parsing", 1, 2), data_dir=str(mirror), device="cpu",
+                         progress=False)
+    assert fast["config"]["freeze_below"] == 2 and fast["history"] and plain["history"]
+    assert [h["value"] for h in fast["history"]] == pytest.approx([h["value"] for h in plain["history"]], rel=1e-4)
+    assert fast["metrics"] == pytest.approx(plain["metrics"], abs=0.02)
+    weights = [load_finetuned(m).state_dict() for m in (fast, plain)]
+    assert all(torch.allclose(weights[0][name], weights[1][name], atol=1e-4) for name in weights[0])
+    pre = load_encoder("minilm").model.state_dict()
+    frozen = [n for n in pre if n.startswith(("embeddings.", "encoder.layer.0.", "encoder.layer.1."))]
+    assert frozen and all(torch.equal(weights[0][f"encoder.{n}"], pre[n]) for n in frozen)
+    top = [n for n in pre if n.startswith("encoder.layer.2.") and n.endswith("weight")]
+    assert any(not torch.equal(weights[0][f"encoder.{n}"], pre[n]) for n in top)
+
+
+def test_frozen_layers_have_no_dropout_while_training(smoke_finetuning, ablation):
+    config = ablation.config(smoke_finetuning, "sentiment", 0, 3)
+    model = build_model(config, 2, start_runtime("cpu"))
+    model.train()
+    assert not model.encoder.embeddings.training and not model.encoder.encoder.layer[2].training
+    assert model.encoder.encoder.layer[3].training and model.head.training
+
+
+def test_prefix_states_match_the_model_and_only_go_up(mirror, smoke_finetuning, ablation, minilm):
+    config = ablation.config(smoke_finetuning, "nli", 0, 0)
+    _, (train, _, _) = prepare(config, minilm.tokenizer, str(mirror))
+    states = PrefixStates(minilm.model, (train[:9],), minilm.tokenizer.pad_token_id).advance(4)
+    ids = torch.tensor([train[5]["input_ids"]])
+    with torch.no_grad():
+        hidden = minilm.model(input_ids=ids, token_type_ids=torch.tensor([train[5]["token_type_ids"]]),
+                              output_hidden_states=True).hidden_states[4][0]
+    assert torch.allclose(states.states[0][5], hidden, atol=1e-5)
+    with pytest.raises(ValueError, match="cannot go back to 2"):
+        states.advance(2)
+
+
+@pytest.mark.parametrize("grid, message", [([0, 7], r"\[7\] are outside 0..6"), ([], "grid is empty"),
+                                           ([-1], "outside 0..6"), ([True], "outside 0..6")])
+def test_bad_grids(grid, message):
+    with pytest.raises(ValueError, match=message):
+        check_grid(grid, "minilm")
+
+
+def test_restoring_equals_swapping_the_weights(mirror, smoke_finetuning, ablation, tmp_path, monkeypatch):
+    monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path))
+    manifest = get_or_train(smoke_finetuning.config("sentiment", 0), data_dir=str(mirror), device="cpu",
+                            progress=False)
+    table = restoring(manifest, "minilm", ablation.n_eval, data_dir=str(mirror), device="cpu", progress=False)
+    value = table.set_index(["experiment", "k", "metric"])["value"]
+    tuned = load_finetuned(manifest)
+    pre = load_encoder("minilm")
+    data, (_, _, test) = prepare(ablation.config(smoke_finetuning, "sentiment", 0, 0), tuned.tokenizer, str(mirror))
+    swapped = copy.deepcopy(tuned)  # pre-trained layers 3..6 (the top above k = 2), fine-tuned bottom and head
+    for i in range(2, 6):
+        swapped.encoder.encoder.layer[i].load_state_dict(pre.model.encoder.layer[i].state_dict())
+    score = evaluate(swapped, test, "sentiment", tuned.tokenizer.pad_token_id, records=data.test)
+    assert value["restore_top", 2, "accuracy"] == pytest.approx(score["accuracy"])
+    swapped = copy.deepcopy(tuned)  # pre-trained embeddings and layers 1..4, fine-tuned layers 5..6
+    swapped.encoder.embeddings.load_state_dict(pre.model.embeddings.state_dict())
+    for i in range(4):
+        swapped.encoder.encoder.layer[i].load_state_dict(pre.model.encoder.layer[i].state_dict())
+    score = evaluate(swapped, test, "sentiment", tuned.tokenizer.pad_token_id, records=data.test)
+    assert value["restore_bottom", 4, "accuracy"] == pytest.approx(score["accuracy"])
+    full = evaluate(tuned, test, "sentiment", tuned.tokenizer.pad_token_id, records=data.test)["accuracy"]
+    assert value["restore_bottom", 0, "accuracy"] == value["restore_top", 6, "accuracy"] == pytest.approx(full)
+    assert value["restore_bottom", 6, "accuracy"] == value["restore_top", 0, "accuracy"]
+    again = restoring(manifest, "minilm", ablation.n_eval, data_dir=str(mirror), device="cpu", progress=False)
+    assert again.equals(table) and len(list(tmp_path.rglob("restoring/*.json"))) == 1  # from the cache
+
+
+def test_ablate_command_and_its_errors(mirror, tmp_path, lib_command):
+    result = lib_command(["ablate", "--profile", "smoke", "--task", "sentiment", "--no-progress"], tmp_path)
+    assert result["task"] == "sentiment" and result["metric"] == "accuracy"
+    assert [e["k"] for e in result["entries"]] == list(range(7))
+    by_k = {e["k"]: e for e in result["entries"]}
+    assert {"freezing", "restore_bottom", "restore_top"} <= set(by_k[0]) and {"freezing"} <= set(by_k[3])
+    assert "freezing" not in by_k[1] and len(by_k[6]["freezing_seeds"]) == 2
+    assert all(0 <= v <= 1 for e in result["entries"] for k, v in e.items() if k in ("freezing", "restore_top"))
+    stored = sorted(p.parent.name for p in (tmp_path / "finetune").rglob("manifest.json"))
+    assert len(stored) == 3 * 2 + 2  # grid 0, 3, 6 x 2 seeds, and the profile's two models
+    again = lib_command(["ablate", "--profile", "smoke", "--task", "sentiment", "--no-progress"], tmp_path)
+    assert again == result
+    assert sorted(p.parent.name for p in (tmp_path / "finetune").rglob("manifest.json")) == stored
+
+    bad = subprocess.run([sys.executable, "-m", "lib", "ablate", "--profile", "smoke", "--task", "sentiment",
+                          "-p", "ablation_grid=[0, 9]"], capture_output=True, text=True,
+                         env={**os.environ, "BOOK_CACHE_DIR": str(tmp_path / "bad")})
+    assert bad.returncode == 2 and "[9] are outside 0..6" in bad.stderr
+    assert not (tmp_path / "bad" / "finetune").exists()
+
+
+def test_summary_means_over_seeds():
+    import pandas as pd
+    table = pd.DataFrame([{"task": "nli", "seed": s, "experiment": e, "k": k, "metric": "accuracy", "value": v}
+                          for s, e, k, v in [(0, "freezing", 0, 0.8), (1, "freezing", 0, 0.6),
+                                             (0, "restore_top", 0, 0.3), (1, "restore_top", 0, 0.5)]])
+    entry = summary(table)["entries"][0]
+    assert entry["freezing"] == pytest.approx(0.7) and entry["restore_top"] == pytest.approx(0.4)
+    assert entry["freezing_seeds"] == [0.8, 0.6] and "restore_bottom" not in entry

@@ -1,0 +1,74 @@
+"""The closing chapter's verdict rules, on tables made to pass or fail each rule."""
+import pandas as pd
+import pytest
+
+from lib.experiments import findings
+
+
+def _probes(parser_drop: float) -> pd.DataFrame:
+    rows = [{"model": "pre-trained", "seed": "-", "probe": "upos", "layer": l, "score": 0.5 + 0.1 * l} for l in range(4)]
+    for task, drop in (("nli", 0.0), ("parsing", parser_drop)):
+        for seed, jitter in ((0, 0.0), (1, 0.004)):
+            rows += [{"model": task, "seed": str(seed), "probe": "upos", "layer": l,
+                      "score": 0.5 + 0.1 * l - drop + jitter} for l in range(4)]
+    return pd.DataFrame(rows)
+
+
+def _similarity(floors: dict[str, int]) -> pd.DataFrame:
+    """RSA 1.0 up to the task's layer, then falling below a floor of 0.9."""
+    return pd.DataFrame([{"task": task, "layer": l, "measure": "rsa", "seed_floor": 0.9,
+                          "value": 1.0 if l < first else 0.8 - 0.1 * (l - first)}
+                         for task, first in floors.items() for l in range(7)])
+
+
+def _ablation(losses: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame([{"task": task, "seed": 0, "experiment": "freezing", "k": k,
+                          "metric": "accuracy", "value": 0.8 - loss * k / 6}
+                         for task, loss in losses.items() for k in range(7)])
+
+
+def _shift(in_more: bool) -> pd.DataFrame:
+    return pd.DataFrame([{"task": "nli", "domain": d, "in_domain": d == "snli", "layer": 6, "measure": "cka",
+                          "value": (0.5 if in_more else 0.9) if d == "snli" else 0.7, "seed_floor": 0.9}
+                         for d in ("snli", "wikipedia", "ewt-email")])
+
+
+def test_forgetting_counts_only_drops_beyond_the_seed_noise():
+    table = findings.forgetting(_probes(parser_drop=0.01)).set_index("task")
+    assert table.loc["parsing", "change"] == pytest.approx(-0.008) and not table.forgot.any()
+    assert findings.forgetting(_probes(parser_drop=0.2)).set_index("task").loc["parsing", "forgot"]
+
+
+def test_depth_of_change_finds_where_similarity_leaves_the_floor():
+    depth = findings.depth_of_change(_similarity({"parsing": 2, "nli": 5})).set_index("task")
+    assert depth.loc["parsing", "first_below_floor"] == 2 and depth.loc["nli", "first_below_floor"] == 5
+    assert depth.loc["nli", "most_changed_layer"] == 6 and depth.loc["nli", "bottom_change"] == 0
+
+
+@pytest.mark.parametrize("floors, losses, shift_in_more, expected", [
+    ({"parsing": 2, "nli": 5}, {"parsing": 0.3, "nli": 0.05}, True,
+     ["reproduced", "partly", "reproduced", "reproduced"]),
+    ({"parsing": 5, "nli": 2}, {"parsing": 0.05, "nli": 0.3}, False,
+     ["reproduced", "partly", "not reproduced", "not reproduced"]),
+    ({"parsing": 4, "nli": 5}, {"parsing": 0.05, "nli": 0.3}, True,
+     ["reproduced", "reproduced", "partly", "reproduced"]),
+])
+def test_verdicts_follow_the_rules(floors, losses, shift_in_more, expected):
+    table = findings.verdicts(findings.forgetting(_probes(0.0)), findings.depth_of_change(_similarity(floors)),
+                              findings.freezing_cost(_ablation(losses), {"nli": "accuracy", "parsing": "accuracy"}),
+                              findings.domain_gap(_shift(shift_in_more)))
+    assert list(table.verdict) == expected
+    assert all(table.evidence.str.len() > 10)
+
+
+def test_a_profile_without_parsing_does_not_test_the_parsing_finding():
+    table = findings.verdicts(findings.forgetting(_probes(0.0)), findings.depth_of_change(_similarity({"nli": 5})),
+                              findings.freezing_cost(_ablation({"nli": 0.1}), {"nli": "accuracy"}),
+                              findings.domain_gap(_shift(True)))
+    assert table.verdict.iloc[2] == "not tested"
+
+
+def test_a_tie_with_the_floor_near_one_is_not_a_change():
+    table = _similarity({"nli": 5})
+    table.loc[table.layer == 0, ["value", "seed_floor"]] = [0.9991, 0.9996]  # below, but by less than the margin
+    assert findings.depth_of_change(table).first_below_floor.iloc[0] == 5

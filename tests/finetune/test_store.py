@@ -1,0 +1,215 @@
+"""The training entry: get-or-train, the store's key, freezing, resuming after kill -9, torchrun."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lib.artifacts import key
+from lib.finetune import checkpoints, store
+from lib.finetune.config import FinetuneConfig
+from lib.finetune.store import get_or_train, load_finetuned
+
+SMALL = dict(n_train=96, n_dev=32, n_test=48, batch_size=16)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_train_then_load_from_the_store(mirror, cache, tiny_bert_dir, monkeypatch):
+    config = FinetuneConfig(task="sentiment", model=str(tiny_bert_dir), seed=0, **SMALL)
+    first = get_or_train(config, progress=False)
+    assert set(first["metrics"]) == {"accuracy"} and 0 <= first["metrics"]["accuracy"] <= 1
+    assert first["sizes"] == {"train": 96, "dev": 32, "test": 48}
+    assert [h["metric"] for h in first["history"] if h["split"] == "dev"] == ["accuracy"]
+    monkeypatch.setattr(store, "train", lambda *a, **k: pytest.fail("a stored model must not be retrained"))
+    again = get_or_train(config, progress=True)  # a progress bar does not change the result
+    assert again["checkpoint"] == first["checkpoint"] and again["metrics"] == first["metrics"]
+    model = load_finetuned(again)
+    assert model.head.out.out_features == 2
+
+
+def test_the_key_follows_what_changes_the_result(cache, tiny_bert_dir, tmp_path, monkeypatch):
+    import dataclasses
+    import shutil
+
+    from transformers import BertModel
+
+    from lib.artifacts import VERSIONS
+    from lib.data import sources
+    from lib.encoders.runtime import start_runtime
+
+    runtime = start_runtime("cpu", "fp32", distributed=False)
+    model = shutil.copytree(tiny_bert_dir, tmp_path / "tiny")
+    base = FinetuneConfig(task="nli", model=str(model))
+    first = key("finetune", base.identity(runtime))
+    assert key("finetune", FinetuneConfig(task="nli", model=str(model)).identity(runtime)) == first
+    assert key("finetune", dataclasses.replace(base, model=str(tiny_bert_dir)).identity(runtime)) == first  # content
+    for change in (dict(learning_rate=5e-5), dict(seed=1), dict(freeze_below=1), dict(n_train=10)):
+        other = FinetuneConfig(**{**vars(base), **change})
+        assert key("finetune", other.identity(runtime)) != first, change
+    bf16 = start_runtime("cpu", "bf16", distributed=False)
+    assert key("finetune", base.identity(bf16)) != first
+    version = VERSIONS["finetune"]
+    monkeypatch.setitem(VERSIONS, "finetune", version + 1)  # the training code changed
+    assert key("finetune", base.identity(runtime)) != first
+    monkeypatch.setitem(VERSIONS, "finetune", version)
+    name, spec = "snli/snli_1.0_test.jsonl.gz", sources.FILES["snli/snli_1.0_test.jsonl.gz"]
+    monkeypatch.setitem(sources.FILES, name, dataclasses.replace(spec, sha256="0" * 64))  # another release
+    assert key("finetune", base.identity(runtime)) != first
+    monkeypatch.setitem(sources.FILES, name, spec)
+    assert key("finetune", base.identity(runtime)) == first
+    tiny = BertModel.from_pretrained(model)  # the model retrained in place, under the same name
+    tiny.pooler.dense.bias.data += 1
+    tiny.save_pretrained(model, safe_serialization=True)
+    assert key("finetune", base.identity(runtime)) != first
+
+
+def test_a_hub_export_is_known_by_its_content(tiny_bert_dir, tmp_path):
+    from lib.encoders.runtime import start_runtime
+
+    runtime = start_runtime("cpu", "fp32", distributed=False)
+    export = tmp_path / "squad.jsonl"
+    export.write_text('{"id": "1"}\n')
+    config = FinetuneConfig(task="qa", model=str(tiny_bert_dir))
+    first = key("finetune", config.identity(runtime, hub_path=str(export)))
+    export.write_text('{"id": "2"}\n')
+    assert key("finetune", config.identity(runtime, hub_path=str(export))) != first
+    assert config.identity(runtime)["data"] == {"hub": "rajpurkar/squad"}
+
+
+def test_a_tampered_checkpoint_is_refused(mirror, cache, tiny_bert_dir):
+    config = FinetuneConfig(task="sentiment", model=str(tiny_bert_dir), seed=3, **SMALL)
+    folder = Path(get_or_train(config, progress=False)["checkpoint"])
+    with open(folder / checkpoints.WEIGHTS, "r+b") as handle:
+        handle.seek(-8, 2)
+        handle.write(b"\x00" * 8)
+    with pytest.raises(checkpoints.CheckpointError, match="does not match the SHA-256"):
+        get_or_train(config, progress=False)
+
+
+def test_freezing_keeps_the_bottom_layers(mirror, cache, tiny_bert_dir):
+    from lib.encoders.loading import load_encoder
+
+    config = FinetuneConfig(task="parsing", model=str(tiny_bert_dir), freeze_below=1, n_train=32, n_dev=16,
+                            n_test=16, batch_size=16)
+    run = get_or_train(config, progress=False)
+    assert set(run["metrics"]) == {"uas", "las"}
+    tuned = dict(load_finetuned(run).encoder.named_parameters())
+    pre = dict(load_encoder(str(tiny_bert_dir)).model.named_parameters())
+    for name, weight in pre.items():
+        same = torch.equal(weight, tuned[name])
+        frozen = name.startswith("embeddings") or name.startswith("encoder.layer.0.")
+        assert same == frozen or name.startswith("pooler"), name
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(task="pos"), "unknown task 'pos'"),
+    (dict(freeze_below=3), "freeze_below=3 is outside 0..2"),
+    (dict(freeze_below=-1), "outside 0..2"),
+    (dict(precision="fp16"), "unknown precision 'fp16'; valid: auto, fp32, bf16"),
+    (dict(epochs=0), "epochs must be >= 1"),
+])
+def test_bad_configs_fail_before_training(cache, tiny_bert_dir, change, message):
+    with pytest.raises(ValueError, match=message):
+        get_or_train(FinetuneConfig(**{"task": "nli", "model": str(tiny_bert_dir), **change}), progress=False)
+    assert not (cache / "finetune").exists()
+
+
+def test_qa_end_to_end_on_a_squad_file(cache, tiny_bert_dir, tmp_path):
+    context = "Marie Curie was born in Warsaw in 1867 and won two Nobel prizes."
+    rows = [{"id": f"q{i}", "title": "Curie", "context": context, "question": question,
+             "answers": {"text": [answer], "answer_start": [context.index(answer)]}}
+            for i, (question, answer) in enumerate([("Where was she born?", "Warsaw"), ("When?", "1867"),
+                                                     ("How many prizes?", "two")] * 6)]
+    path = tmp_path / "squad.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = get_or_train(FinetuneConfig(task="qa", model=str(tiny_bert_dir), n_train=0, n_dev=0, n_test=0,
+                                      batch_size=8, max_length=64), progress=False, hub_path=str(path))
+    assert set(run["metrics"]) == {"f1", "exact_match"} and run["sizes"]["train"] == 18
+
+
+def _cli(args, cache_dir, **kwargs):
+    env = {**os.environ, "BOOK_CACHE_DIR": str(cache_dir)}
+    return subprocess.Popen([sys.executable, "-m", "lib", "finetune", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+RESUME_ARGS = ["--task", "sentiment", "--profile", "smoke", "--seed", "0", "--no-progress",
+               "--checkpoint-every", "1", "-p", "n_train={nli: 64, sentiment: 640, parsing: 48, qa: 0}"]
+
+
+def _partial_step(root: Path) -> int | None:
+    """The step of the checkpoint in progress under ``root``, or None; the trainer swaps it while we look."""
+    try:
+        found = list(root.rglob("*.partial/progress.json"))
+        return json.loads(found[0].read_text())["step"] if found else None
+    except (OSError, ValueError):
+        return None
+
+
+def test_kill_9_then_resume_ends_like_an_uninterrupted_run(mirror, tmp_path):
+    whole = _cli(RESUME_ARGS, tmp_path / "whole")
+    out, err = whole.communicate(timeout=600)
+    assert whole.returncode == 0, err
+    expected = json.loads(out.strip().splitlines()[-1])
+
+    victim = _cli(RESUME_ARGS, tmp_path / "killed")
+    deadline = time.time() + 300
+    progress = None
+    while time.time() < deadline and victim.poll() is None:
+        step = _partial_step(tmp_path / "killed")
+        if step is not None and step >= 3:
+            progress = step
+            break
+        time.sleep(0.05)
+    assert progress is not None, "the run ended before it could be killed mid-way"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert _partial_step(tmp_path / "killed") < 20  # 640 / 32 steps: killed mid-way
+
+    resumed = _cli(RESUME_ARGS, tmp_path / "killed")
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["metrics"] == expected["metrics"]
+    manifests = [json.loads((Path(r["checkpoint"]) / "manifest.json").read_text()) for r in (expected, result)]
+    assert manifests[0]["weights_sha256"] == manifests[1]["weights_sha256"]
+    assert manifests[0]["history"] == manifests[1]["history"]
+    assert not list((tmp_path / "killed").rglob("*.partial"))
+
+
+def test_cli_summary_and_its_errors(mirror, tmp_path):
+    args = ["--task", "nli", "--profile", "smoke", "--seed", "1", "--no-progress"]
+    run = _cli(args, tmp_path)
+    out, err = run.communicate(timeout=600)
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert set(summary) == {"task", "model", "seed", "checkpoint", "metrics"} and summary["seed"] == 1
+    again = _cli(args, tmp_path)
+    assert json.loads(again.communicate(timeout=600)[0].strip().splitlines()[-1]) == summary
+    bad = _cli(["--task", "nli", "--profile", "smoke", "--freeze-below", "9"], tmp_path)
+    out, err = bad.communicate(timeout=600)
+    assert bad.returncode == 2 and "freeze_below=9 is outside 0..6" in err
+
+
+def test_two_processes_under_torchrun(mirror, tmp_path, tiny_bert_dir):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "BOOK_CACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    command = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29531", "-m", "lib", "finetune",
+               "--task", "sentiment", "--profile", "smoke", "--no-progress", "-p", f"model={tiny_bert_dir}",
+               "-p", "device=cpu"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # each process's summary line; other libraries may print dict-like lines on stdout too
+    summaries = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"task": ')]
+    assert len(summaries) == 2 and summaries[0] == summaries[1], result.stdout  # both report the one model
+    manifest = json.loads((Path(summaries[0]["checkpoint"]) / "manifest.json").read_text())
+    assert manifest["sizes"]["train"] == 64 and len(list(tmp_path.rglob("manifest.json"))) == 1

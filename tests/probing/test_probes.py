@@ -1,0 +1,193 @@
+"""Probes: targets, control tasks, edge probes, scalar mix and the structural probe."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lib.data import load_ewt
+from lib.probing.targets import control_labels, ewt_targets, read_jiant
+from lib.encoders.extraction import Reps
+from lib.probing.edge_probe import encode_labels, fit_edge_probe, score_edge_probe, span_index
+from lib.probing.runner import check_layers, edge_probe_layers, probe_task_layers
+from lib.probing.structural_probe import (fit_distance_probe, min_spanning_edges, score_distance_probe, squared_distances,
+                            tree_distances)
+
+
+def _jiant(tmp_path, rows):
+    path = tmp_path / "edges.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_ewt_targets(mirror):
+    records = load_ewt("dev")[:5]
+    upos, deprel = ewt_targets(records, "upos"), ewt_targets(records, "deprel")
+    assert len(upos) == len(deprel) == sum(len(r.words) for r in records)
+    root = list(records[0].heads).index(0)
+    assert tuple(deprel.span2[root]) == (root, root + 1) and deprel.labels[root] == "root"
+    with pytest.raises(ValueError, match="unknown edge task 'ner'"):
+        ewt_targets(records, "ner")
+
+
+def test_jiant_reader_and_its_errors(tmp_path):
+    rows = [{"text": "The big cat sat .", "targets": [{"span1": [0, 3], "span2": [3, 4], "label": "ARG0"},
+                                                      {"span1": [3, 4], "span2": [3, 4], "label": ["V"]}]}]
+    targets = read_jiant(_jiant(tmp_path, rows))
+    assert targets.span1.tolist() == [[0, 3], [3, 4]] and targets.labels.tolist() == ["ARG0", "V"]
+    bad_span = [{"text": "a b", "targets": [{"span1": [1, 5], "label": "X"}]}]
+    with pytest.raises(ValueError, match=r"span \[1, 5\] is outside the sentence of 2 words"):
+        read_jiant(_jiant(tmp_path, bad_span))
+    no_label = [{"text": "a b", "targets": [{"span1": [0, 1]}]}]
+    with pytest.raises(ValueError, match="needs span1 and label"):
+        read_jiant(_jiant(tmp_path, no_label))
+    not_a_span = [{"text": "a b", "targets": [{"span1": "0-1", "label": "X"}]}]
+    with pytest.raises(ValueError, match="a span is \\[start, end\\]"):
+        read_jiant(_jiant(tmp_path, not_a_span))
+
+
+def test_control_labels_follow_word_types(mirror):
+    train, test = ewt_targets(load_ewt("train")[:50], "upos"), ewt_targets(load_ewt("test")[:50], "upos")
+    control_train, control_test = control_labels([train, test], seed=0)
+    by_type = {}
+    for targets, labels in ((train, control_train), (test, control_test)):
+        for (s, (a, _)), label in zip(zip(targets.sentence, targets.span1), labels):
+            by_type.setdefault(targets.words[s][a].lower(), set()).add(label)
+    assert all(len(labels) == 1 for labels in by_type.values())
+    assert (control_labels([train, test], seed=0)[0] == control_train).all()
+    assert not (control_labels([train, test], seed=1)[0] == control_train).all()
+
+
+def _synthetic(n_sentences=120, width=3, seed=0):
+    """Sentences of 6 words; span labels are decided by the sign of dimension 0 of its words' mean."""
+    rng = np.random.default_rng(seed)
+    words = [tuple(f"w{s}_{i}" for i in range(6)) for s in range(n_sentences)]
+    vectors = rng.normal(size=(1, 6 * n_sentences, 16)).astype(np.float32)
+    starts = rng.integers(0, 6 - width + 1, size=n_sentences)
+    from lib.probing.targets import EdgeTargets
+
+    span1 = np.stack([starts, starts + width], axis=1)
+    means = np.array([vectors[0, s * 6 + a:s * 6 + b, 0].mean() for s, (a, b) in enumerate(span1)])
+    labels = np.where(means > 0, "pos", "neg")
+    return vectors, EdgeTargets(words, np.arange(n_sentences), span1, None, labels)
+
+
+def test_edge_probe_learns_multiword_spans_and_shuffled_labels_sit_at_chance():
+    vectors, targets = _synthetic(400)
+    offsets = np.arange(400) * 6
+    spans = [span_index(targets, offsets)]
+    train, test = slice(0, 300), slice(300, 400)
+    label_set = ("neg", "pos")
+    probe = fit_edge_probe(vectors, [(i[train], m[train]) for i, m in spans], targets.labels[train], label_set,
+                           seed=0, epochs=30)
+    assert score_edge_probe(probe, vectors, [(i[test], m[test]) for i, m in spans], targets.labels[test],
+                            label_set) > 0.85
+    shuffled = np.random.default_rng(0).permutation(targets.labels)
+    probe = fit_edge_probe(vectors, [(i[train], m[train]) for i, m in spans], shuffled[train], label_set,
+                           seed=0, epochs=30)
+    chance = score_edge_probe(probe, vectors, [(i[test], m[test]) for i, m in spans], shuffled[test], label_set)
+    assert 0.3 < chance < 0.7
+
+
+def test_scalar_mix_finds_the_informative_layer():
+    vectors, targets = _synthetic(400, width=1)
+    rng = np.random.default_rng(1)
+    stacked = np.concatenate([rng.normal(size=vectors.shape).astype(np.float32), vectors,
+                              rng.normal(size=vectors.shape).astype(np.float32)])  # layer 1 has the signal
+    spans = [span_index(targets, np.arange(400) * 6)]
+    probe = fit_edge_probe(stacked, spans, targets.labels, ("neg", "pos"), seed=0, epochs=20)
+    weights = probe.mix.detach().softmax(0)
+    assert int(weights.argmax()) == 1 and 0.6 < probe.expected_layer < 1.4
+
+
+def test_unknown_label_at_test_time():
+    with pytest.raises(ValueError, match="labels \\['INTJ'\\] were not seen in training; known: NOUN, VERB"):
+        encode_labels(np.array(["NOUN", "INTJ"]), ("NOUN", "VERB"))
+
+
+def _tree_vectors(heads):
+    """Each word: the sum of one-hot edge vectors on its path to the root, so that squared
+    distances are exactly tree distances."""
+    n = len(heads)
+    vectors = np.zeros((n, n), dtype=np.float32)
+    for word in range(n):
+        node = word
+        while heads[node] > 0:
+            vectors[word, node] = 1.0
+            node = heads[node] - 1
+    return vectors
+
+
+def test_tree_distances_and_a_perfect_embedding():
+    heads = (2, 0, 2, 5, 3)  # 1 <- 2 (root) -> 3 -> 5 -> 4
+    gold = tree_distances(heads)
+    assert gold[0, 3] == 4 and gold[1, 4] == 2 and (gold == gold.T).all() and (np.diag(gold) == 0).all()
+    x = torch.as_tensor(_tree_vectors(heads))
+    np.testing.assert_allclose(squared_distances(x).numpy(), gold, atol=1e-5)
+    assert min_spanning_edges(gold) == {frozenset(e) for e in [(0, 1), (1, 2), (2, 4), (3, 4)]}
+    scores = score_distance_probe(torch.eye(5), [x.numpy()], [heads], [np.zeros(5, bool)])
+    assert scores["uuas"] == 1.0
+
+
+def test_distance_probe_recovers_trees_from_noisy_embeddings(mirror):
+    records = [r for r in load_ewt("dev") if 5 <= len(r.words) <= 30][:160]
+    rng = np.random.default_rng(0)
+    dim = 40
+    embedded = []
+    for r in records:  # tree embedding in the first dimensions, padded and rotated, plus noise
+        v = _tree_vectors(r.heads)
+        v = np.pad(v, ((0, 0), (0, dim - v.shape[1])))
+        embedded.append(v + 0.05 * rng.normal(size=v.shape).astype(np.float32))
+    rotation = np.linalg.qr(rng.normal(size=(dim, dim)))[0].astype(np.float32)
+    embedded = [e @ rotation for e in embedded]
+    b = fit_distance_probe(embedded[:120], [tree_distances(r.heads) for r in records[:120]], rank=40, seed=0,
+                           epochs=40, lr=1e-2)
+    punct = [np.zeros(len(r.words), bool) for r in records[120:]]
+    scores = score_distance_probe(b, embedded[120:], [r.heads for r in records[120:]], punct)
+    assert scores["uuas"] > 0.8 and scores["spearman"] > 0.8
+
+
+def test_layers_and_tasks_are_checked():
+    reps = Reps(np.zeros((3, 4, 2), np.float32), np.zeros(4, int), np.arange(4), (0, 1, 2))
+    with pytest.raises(ValueError, match="layers \\[7\\] do not exist; the model has layers 0..2"):
+        check_layers([7], reps)
+    with pytest.raises(ValueError, match="unknown probe task 'ner'"):
+        probe_task_layers("ner", reps, reps, [], [], seed=0)
+
+
+def test_probes_are_deterministic_on_real_vectors(mirror, minilm):
+    from lib.encoders.extraction import extract_layers
+
+    train, test = load_ewt("train")[:30], load_ewt("test")[:20]
+    reps = [extract_layers(minilm, [r.words for r in part], layers=[0, 3], progress=False) for part in (train, test)]
+    first = edge_probe_layers(*reps, train, test, "upos", seed=0, epochs=2)
+    second = edge_probe_layers(*reps, train, test, "upos", seed=0, epochs=2)
+    assert first.equals(second) and list(first.layer) == [0, 3]
+    assert (first.selectivity == first.score - first.control).all()
+
+
+def test_probe_command(mirror, tmp_path, lib_command):
+    summary = lib_command(["probe", "--profile", "smoke", "--task", "deprel"], tmp_path)
+    assert [entry["layer"] for entry in summary["layers"]] == list(range(7))
+    assert set(summary["layers"][0]) == {"layer", "score", "control", "selectivity"}
+    assert 0 <= summary["expected_layer"] <= 6
+
+
+def test_probe_tables_are_stored_by_content(mirror, tiny_bert_dir, tmp_path, monkeypatch):
+    """Reused when nothing changed; computed anew for other sentences or labels (the record content)."""
+    from dataclasses import replace
+
+    from lib.probing import runner
+    from lib.probing.runner import probe_model
+
+    monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path))
+    train, test = load_ewt("train")[:12], load_ewt("test")[:8]
+    args = dict(tasks=["upos"], seed=0, epochs=1, structural_epochs=1, rank=4, progress=False)
+    first, _ = probe_model(str(tiny_bert_dir), train, test, **args)
+    with monkeypatch.context() as patched:
+        patched.setattr(runner, "probe_task_layers", lambda *a, **k: pytest.fail("a stored table must be reused"))
+        again, _ = probe_model(str(tiny_bert_dir), train, test, **args)
+    assert again.equals(first) and len(list((tmp_path / "probes").iterdir())) == 1
+    relabelled = [replace(r, upos=("X",) * len(r.words)) if i == 0 else r for i, r in enumerate(test)]
+    probe_model(str(tiny_bert_dir), train, relabelled, **args)
+    assert len(list((tmp_path / "probes").iterdir())) == 2
