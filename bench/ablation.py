@@ -22,9 +22,9 @@ import time
 import numpy as np
 import torch
 
-from lib.book.parameters import load_profile
+from lib.book.parameters import load_profile, profile_finetuning
 from lib.experiments import Ablation, freezing_grid
-from lib.finetune import Finetuning, get_or_train
+from lib.finetune import get_or_train
 
 
 def main() -> None:
@@ -38,11 +38,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     values = load_profile(args.profile)
-    finetuning = Finetuning(model=values["model"], seeds=[int(s) for s in args.seeds.split(",")],
-                            nli_dataset=values["nli_dataset"], n_train=values["n_train"], n_dev=values["n_dev"],
-                            n_test=values["n_test"], epochs=values["epochs"], batch_size=values["train_batch_size"],
-                            learning_rate=values["learning_rate"], head_learning_rate=values["head_learning_rate"],
-                            max_length=values["max_length"])
+    finetuning = profile_finetuning(args.profile, {"seeds": [int(s) for s in args.seeds.split(",")]})
     ablation = Ablation(grid=[int(k) for k in args.grid.split(",")], n_train={args.task: args.n_train},
                         batch_size=values["ablation_batch_size"], n_eval=args.n_eval)
     data_dir = os.environ.get("BOOK_DATA_DIR") or None

@@ -11,8 +11,8 @@ import argparse
 import json
 import time
 
-from lib.book.parameters import load_profile
-from lib.finetune import Finetuning, get_or_train, load_finetuned, load_task
+from lib.book.parameters import load_profile, profile_finetuning
+from lib.finetune import get_or_train, load_finetuned, load_task
 from lib.finetune.features import encode_parsing
 from lib.finetune.metrics import evaluate
 
@@ -24,12 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile", default="cpu")
     args = parser.parse_args()
-    values = load_profile(args.profile)
-    finetuning = Finetuning(model=values["model"], seeds=values["seeds"], nli_dataset=values["nli_dataset"],
-                            n_train=values["n_train"], n_dev=values["n_dev"], n_test=values["n_test"],
-                            epochs=values["epochs"], batch_size=values["train_batch_size"],
-                            learning_rate=values["learning_rate"], head_learning_rate=values["head_learning_rate"],
-                            max_length=values["max_length"])
+    values, finetuning = load_profile(args.profile), profile_finetuning(args.profile)
     rows = []
     for task in values["tasks"]:
         for seed in finetuning.seeds:

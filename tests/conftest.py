@@ -82,11 +82,8 @@ def smoke():
 
 
 @pytest.fixture(scope="session")
-def smoke_finetuning(smoke):
-    """The fine-tuning stage of the ``smoke`` profile, unpacked as the chapters do."""
-    from lib.finetune import Finetuning
+def smoke_finetuning():
+    """The fine-tuning stage of the ``smoke`` profile."""
+    from lib.book.parameters import profile_finetuning
 
-    return Finetuning(model=smoke["model"], seeds=smoke["seeds"], nli_dataset=smoke["nli_dataset"],
-                      n_train=smoke["n_train"], n_dev=smoke["n_dev"], n_test=smoke["n_test"], epochs=smoke["epochs"],
-                      batch_size=smoke["train_batch_size"], learning_rate=smoke["learning_rate"],
-                      head_learning_rate=smoke["head_learning_rate"], max_length=smoke["max_length"])
+    return profile_finetuning("smoke")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from lib.book.parameters import check_parameters, load_profile, profile_names
+from lib.book.parameters import check_parameters, load_profile, profile_finetuning, profile_names
 from lib.finetune.config import Finetuning
 
 
@@ -81,12 +81,7 @@ def _parser() -> argparse.ArgumentParser:
 def _unpack(args) -> tuple[dict, Finetuning]:
     """The profile's parameters with the command's overrides, checked; and the fine-tuning stage they set."""
     values = check_parameters(**{**load_profile(args.profile), **dict(args.parameter)})
-    finetuning = Finetuning(model=values["model"], seeds=values["seeds"], nli_dataset=values["nli_dataset"],
-                            n_train=values["n_train"], n_dev=values["n_dev"], n_test=values["n_test"],
-                            epochs=values["epochs"], batch_size=values["train_batch_size"],
-                            learning_rate=values["learning_rate"], head_learning_rate=values["head_learning_rate"],
-                            max_length=values["max_length"])
-    return values, finetuning
+    return values, profile_finetuning(args.profile, dict(args.parameter))
 
 
 def _ablate(args) -> dict:

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import yaml
 
+from lib.finetune.config import Finetuning
+
 PROFILE_DIR = Path(__file__).parents[1] / "profiles"
 SCHEMA_PROFILE = "cpu"
 
@@ -80,3 +82,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def profile_finetuning(profile: str, overrides: dict | None = None) -> Finetuning:
+    """The fine-tuning stage that profile ``profile``, with parameter ``overrides``, sets.
+
+    The one place besides the chapters that maps parameter names onto :class:`Finetuning`'s
+    fields (the command line, the benchmarks and the tests use it); check the values first with
+    :func:`check_parameters`.
+    """
+    values = {**load_profile(profile), **(overrides or {})}
+    return Finetuning(model=values["model"], seeds=values["seeds"], nli_dataset=values["nli_dataset"],
+                      n_train=values["n_train"], n_dev=values["n_dev"], n_test=values["n_test"],
+                      epochs=values["epochs"], batch_size=values["train_batch_size"],
+                      learning_rate=values["learning_rate"], head_learning_rate=values["head_learning_rate"],
+                      max_length=values["max_length"])

@@ -36,3 +36,13 @@ def test_same_seed_same_numbers():
     first = torch.rand(3)
     check_parameters(seed=7)
     assert torch.equal(first, torch.rand(3))
+
+
+def test_each_profile_sets_its_fine_tuning_stage():
+    from lib.book.parameters import profile_finetuning
+
+    for name in profile_names():
+        values, finetuning = load_profile(name), profile_finetuning(name)
+        assert finetuning.batch_size == values["train_batch_size"] and finetuning.seeds == values["seeds"]
+        assert finetuning.n_train == values["n_train"] and finetuning.model == values["model"]
+    assert profile_finetuning("smoke", {"seeds": [7]}).seeds == [7]
