@@ -5,7 +5,6 @@ PROFILE ?= cpu
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
-export BOOK_CACHE_DIR ?= $(CURDIR)/.cache
 
 .PHONY: book test bench browser clean
 
@@ -20,6 +19,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/finetune.py
 	$(PY) bench/quality.py
 	$(PY) bench/ablation.py
+	$(PY) bench/memory.py
 
 # The virtual environment: the pinned requirements (torch 2.13.0 is the CPU build here), then the
 # library itself in editable mode so that `import lib` works in papermill, pytest and notebooks.

@@ -1,8 +1,11 @@
 """Where the book keeps what it computes or downloads, how it names it, and how it writes it.
 
-The cache folder is ``$BOOK_CACHE_DIR`` when set (``make`` sets it to ``.cache/`` in the
-repository), else ``~/.cache/what-happens-to-bert``. Every write goes to a temporary file in the
-target's folder first and is renamed into place, so a crash never leaves a half-written file.
+The cache folder is the same for every entry point (``make``, ``python -m lib``, papermill, a
+notebook): ``$BOOK_CACHE_DIR`` when set, else ``.cache/`` in the repository when the library runs
+from a checkout, else ``~/.cache/what-happens-to-bert`` (an installed copy, as in Colab). Every
+write goes to a temporary file in the target's folder first and is renamed into place, so a crash
+never leaves a half-written file; a full disk or an unwritable folder is a :class:`StorageError`.
+Two processes that would compute one artifact take turns through :func:`locked`.
 
 Every computed artifact (fine-tuned models, hidden states, probe tables, restoring and
 out-of-domain scores, executed chapters) is stored under ``<cache>/<kind>/<key>``, and
@@ -14,6 +17,7 @@ its code changes its results; bump the library's version and every artifact is c
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -22,24 +26,68 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Mapping
 
+from lib.errors import InputError, StorageError
+
 CACHE_ENV = "BOOK_CACHE_DIR"
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS)
 KEY_LENGTH = 24  # hex digits (96 bits) of every artifact key
 VERSIONS = {
     "finetune": 1,  # the training loop, heads, features and metrics (lib.finetune)
     "layers": 1,  # tokenisation, pooling and extraction of word vectors (lib.encoders)
     "probes": 1,  # edge and structural probes, per layer and mixed (lib.probing)
-    "restoring": 1,  # pre-trained layers put back into fine-tuned models (lib.experiments.restoring)
+    "restoring": 2,  # pre-trained layers put back into fine-tuned models (2: scored without dropout)
     "shift-scores": 1,  # fine-tuned models scored out of domain (lib.experiments.shift)
     "chapter": 1,  # executed chapters (lib.book.build)
 }
 
 
+CHECKOUT = Path(__file__).resolve().parents[1]  # the repository, when the library runs from one
+
+
+def default_cache_dir() -> Path:
+    """``.cache/`` in the repository when run from a checkout, else the user's cache folder."""
+    if (CHECKOUT / "pyproject.toml").is_file() and (CHECKOUT / "book").is_dir():
+        return CHECKOUT / ".cache"
+    return Path.home() / ".cache" / "what-happens-to-bert"
+
+
 def cache_dir() -> Path:
-    """The project's cache folder (created on first use)."""
-    root = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "what-happens-to-bert"
-    path = Path(root).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    """The project's cache folder: ``$BOOK_CACHE_DIR``, else :func:`default_cache_dir` (created on
+    first use; a folder that cannot be created is a :class:`StorageError`)."""
+    root = os.environ.get(CACHE_ENV)
+    path = Path(root).expanduser() if root else default_cache_dir()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StorageError(f"cannot create the cache folder {path} ({err.strerror or err}): set "
+                           f"{CACHE_ENV} to a writable folder") from None
     return path
+
+
+def _storage_error(err: OSError, target: Path) -> StorageError:
+    what = "the disk is full" if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else \
+        "the folder is not writable" if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else str(err)
+    return StorageError(f"could not write {target} ({what}; {err.strerror or err}): free space there or "
+                        f"set {CACHE_ENV} to a writable folder with room; nothing was kept")
+
+
+@contextlib.contextmanager
+def locked(target: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on ``target`` (a file ``<target>.lock`` beside it) while the block runs.
+
+    ``fcntl.flock``: the kernel releases it when the process ends, killed or not, so a lock is
+    never stale. Whoever waited should look for the artifact again before computing it.
+    """
+    import fcntl
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(target.name + ".lock"), "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def key(kind: str, identity: Mapping) -> str:
@@ -56,7 +104,7 @@ def key(kind: str, identity: Mapping) -> str:
     from lib import __version__
 
     if kind not in VERSIONS:
-        raise ValueError(f"unknown artifact kind {kind!r}; valid: {', '.join(VERSIONS)}")
+        raise InputError(f"unknown artifact kind {kind!r}; valid: {', '.join(VERSIONS)}")
     content = {"kind": kind, "version": VERSIONS[kind], "library": __version__, "identity": identity}
     return digest(content)[:KEY_LENGTH]
 
@@ -98,24 +146,31 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     ('done', ['x.txt'])
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        os.close(fd)
+        tmp = Path(name)
         yield tmp
         os.replace(tmp, target)
+    except OSError as err:
+        if isinstance(err, StorageError) or err.errno not in _STORAGE_ERRNOS:
+            raise
+        raise _storage_error(err, target) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; it replaces ``target`` only on success."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         yield tmp
         # two renames, so a reader (or a kill) never finds ``target`` half-deleted
         old = None
@@ -125,8 +180,13 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, target)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+    except OSError as err:
+        if isinstance(err, StorageError) or err.errno not in _STORAGE_ERRNOS:
+            raise
+        raise _storage_error(err, target) from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def sha256_of(chunks) -> str:

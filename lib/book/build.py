@@ -20,12 +20,13 @@ import yaml
 from lib.artifacts import digest, file_sha256, key
 from lib.book.charts import write_mathjax, write_vega_assets
 from lib.book.parameters import check_parameters, load_profile
+from lib.errors import BookError, InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOK_FILES = ("_config.yml", "_toc.yml")
 
 
-class ChapterError(RuntimeError):
+class ChapterError(BookError):
     """A chapter failed; the message names the executed notebook that shows where."""
 
 
@@ -45,11 +46,11 @@ def chapter_parameters(notebook: Path, profile: str, overrides: dict | None = No
 
     declared = papermill.inspect_notebook(str(notebook))
     if not declared:
-        raise ValueError(f"{notebook.name} has no cell tagged 'parameters'")
+        raise InputError(f"{notebook.name} has no cell tagged 'parameters'")
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
-        raise ValueError(f"{notebook.name} has no parameter {', '.join(map(repr, unknown))}; "
+        raise InputError(f"{notebook.name} has no parameter {', '.join(map(repr, unknown))}; "
                          f"valid: {', '.join(sorted(declared))}")
     values = {key: value for key, value in load_profile(profile).items() if key in declared}
     values.update(overrides, profile=profile)

@@ -12,6 +12,8 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
+from lib.errors import SetupError
+
 BUNDLE_JS = "vega-bundle.js"
 PRELOAD_JS = "vega-preload.js"
 PALETTE = ["#1f5f8b", "#d1495b", "#edae49", "#66a182", "#8d6a9f", "#2e4057", "#00798c"]
@@ -216,7 +218,7 @@ def write_mathjax(extra_dir: str | Path) -> Path:
     try:
         import mathjax
     except ImportError:
-        raise ImportError("the offline book takes MathJax from django-static-mathjax: "
+        raise SetupError("the offline book takes MathJax from django-static-mathjax: "
                           "pip install django-static-mathjax==3.2.2.1") from None
     source = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
     target = Path(extra_dir) / "mathjax"

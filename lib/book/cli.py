@@ -14,11 +14,13 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import yaml
 
 from lib.book.parameters import check_parameters, load_profile, profile_finetuning, profile_names
+from lib.errors import BookError
 from lib.finetune.config import Finetuning
 
 
@@ -29,9 +31,26 @@ def _override(text: str) -> tuple[str, object]:
     return name, yaml.safe_load(value) if value else ""
 
 
+def _at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
+    from lib.finetune.tasks import TASKS
+    from lib.probing.runner import PROBE_TASKS
+
     parser = argparse.ArgumentParser(prog="python -m lib", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of the library's own errors too")
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="execute every chapter and build the HTML book")
     build.add_argument("--profile", default="cpu", choices=profile_names())
@@ -43,34 +62,34 @@ def _parser() -> argparse.ArgumentParser:
                      metavar="NAME=VALUE", help="override one parameter (repeatable)")
     run.add_argument("--out", type=Path, default=Path("_build/executed/custom"))
     tune = commands.add_parser("finetune", help="get or train one fine-tuned model; prints a JSON summary last")
-    tune.add_argument("--task", required=True)
+    tune.add_argument("--task", required=True, choices=TASKS)
     tune.add_argument("--profile", default="cpu", choices=profile_names())
-    tune.add_argument("--seed", type=int, default=0)
-    tune.add_argument("--freeze-below", type=int, default=0, metavar="K",
+    tune.add_argument("--seed", type=_at_least(0), default=0)
+    tune.add_argument("--freeze-below", type=_at_least(0), default=0, metavar="K",
                       help="freeze the embeddings and transformer layers 1..K")
     tune.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE",
                       help="override one profile parameter (repeatable), e.g. -p learning_rate=5e-5")
-    tune.add_argument("--checkpoint-every", type=int, default=200, help="steps between two checkpoints")
+    tune.add_argument("--checkpoint-every", type=_at_least(1), default=200, help="steps between two checkpoints")
     tune.add_argument("--no-progress", action="store_true")
     probe = commands.add_parser("probe", help="probe every layer of one model; prints a JSON summary last")
     probe.add_argument("--model", default="", help="an alias, path or hub id, or task/seed of a fine-tuned model "
                                                    "(default: the profile's model)")
-    probe.add_argument("--task", required=True, help="upos | deprel | structural")
+    probe.add_argument("--task", required=True, choices=PROBE_TASKS)
     probe.add_argument("--profile", default="cpu", choices=profile_names())
     probe.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE")
     similar = commands.add_parser("similarity", help="pre-trained vs fine-tuned RSA and CKA per layer; JSON last")
-    similar.add_argument("--task", required=True)
+    similar.add_argument("--task", required=True, choices=TASKS)
     similar.add_argument("--profile", default="cpu", choices=profile_names())
     similar.add_argument("--standardize", action="store_true", help="z-score each dimension first")
     similar.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE")
     ablate = commands.add_parser("ablate", help="partial freezing and layer restoring per boundary k; JSON last")
-    ablate.add_argument("--task", required=True)
+    ablate.add_argument("--task", required=True, choices=TASKS)
     ablate.add_argument("--profile", default="cpu", choices=profile_names())
     ablate.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE",
                         help="e.g. -p ablation_grid=[0,3,6]")
     ablate.add_argument("--no-progress", action="store_true")
     shift = commands.add_parser("shift", help="pre-trained vs fine-tuned similarity per domain and layer; JSON last")
-    shift.add_argument("--task", required=True)
+    shift.add_argument("--task", required=True, choices=TASKS)
     shift.add_argument("--profile", default="cpu", choices=profile_names())
     shift.add_argument("--domains", default="", help="comma-separated domains (default: the profile's for the task)")
     shift.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE")
@@ -96,12 +115,14 @@ def _ablate(args) -> dict:
 
 
 def _shift(args) -> dict:
-    from lib.experiments.shift import DomainShift, shift_tables, summary
+    from lib.experiments.shift import DomainShift, check_domains, shift_tables, summary
 
     values, finetuning = _unpack(args)
     shift = DomainShift(domains=values["shift_domains"], n_sentences=values["shift_sentences"],
                         n_tokens=values["shift_tokens"], n_eval=values["shift_eval"], method=values["rdm_method"])
     domains = [d.strip() for d in args.domains.split(",") if d.strip()] or None
+    if domains:
+        check_domains(domains)
     similarity, scores = shift_tables(finetuning, shift, args.task, domains, seed=values["seed"],
                                       pooling=values["pooling"], data_dir=values["data_dir"] or None,
                                       device=values["device"], progress=not args.no_progress)
@@ -134,6 +155,7 @@ def _number(value) -> float | None:
 
 
 def _probe(args) -> dict:
+    from lib.encoders.loading import model_shape
     from lib.finetune.store import get_or_train
     from lib.finetune.tasks import TASKS
     from lib.probing.runner import probe_model, probe_sentences
@@ -142,12 +164,16 @@ def _probe(args) -> dict:
     data_dir = values["data_dir"] or None
     name = args.model or values["model"]
     task, _, seed = name.partition("/")
-    if seed.isdigit() and task in TASKS:
-        model = get_or_train(finetuning.config(task, int(seed)), data_dir=data_dir,
-                             device=values["device"], progress=False)
+    fine_tuned = seed.isdigit() and task in TASKS
+    if fine_tuned:
+        config = finetuning.config(task, int(seed))  # checked before any work
+    else:
+        model_shape(name)  # an unknown model fails here, before any work
+    train, test = probe_sentences(values["probe_train_sentences"], values["probe_test_sentences"], data_dir)
+    if fine_tuned:
+        model = get_or_train(config, data_dir=data_dir, device=values["device"], progress=False)
     else:
         model = name
-    train, test = probe_sentences(values["probe_train_sentences"], values["probe_test_sentences"], data_dir)
     layers, mix = probe_model(model, train, test, [args.task], values["seed"], values["probe_epochs"],
                               values["structural_epochs"], values["probe_rank"], pooling=values["pooling"],
                               progress=False)
@@ -168,10 +194,10 @@ def _finetune(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; the library's own errors (:class:`lib.errors.BookError`) print as one line
+    and exit with status 2 (``--debug``: with the traceback); anything else keeps its traceback."""
     args = _parser().parse_args(argv)
     from lib.book import build as book
-    from lib.data import DataError
-    from lib.finetune.checkpoints import CheckpointError
 
     start = time.perf_counter()
     try:
@@ -191,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             out = book.run_chapter(args.notebook, args.out, args.profile, dict(args.parameter), force=True)
             print(f"Executed notebook: {out} ({time.perf_counter() - start:.0f} s)")
-    except (ValueError, OSError, book.ChapterError, DataError, CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except BookError as err:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     return 0

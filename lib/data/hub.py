@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from lib.data.records import NLI_LABELS, Record, split_words
+from lib.errors import DataError, InputError, SetupError
 
 HUB_IDS = {"mnli": "nyu-mll/multi_nli", "squad": "rajpurkar/squad"}
 MNLI_SPLITS = ("train", "validation_matched", "validation_mismatched")
@@ -43,10 +44,10 @@ def squad_records(rows: Iterable[dict], split: str) -> list[Record]:
     for row in rows:
         answers = tuple(zip(row["answers"]["text"], row["answers"]["answer_start"]))
         if not answers:
-            raise ValueError(f"SQuAD row {row['id']} has no answers: SQuAD v1.1 needs one per question")
+            raise InputError(f"SQuAD row {row['id']} has no answers: SQuAD v1.1 needs one per question")
         for text, start in answers:
             if row["context"][start:start + len(text)] != text:
-                raise ValueError(f"SQuAD row {row['id']}: answer {text!r} is not at character {start}")
+                raise InputError(f"SQuAD row {row['id']}: answer {text!r} is not at character {start}")
         records.append(Record(id=row["id"], dataset="squad", split=split, domain=row["title"],
                               text=row["context"], pair=row["question"], words=split_words(row["context"]),
                               answers=tuple((t, int(s)) for t, s in answers)))
@@ -57,7 +58,7 @@ def read_rows(path: str | Path) -> list[dict]:
     """Rows of a hub export: ``.jsonl`` / ``.json`` (one object per line) or ``.parquet``."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: pass a hub export (.jsonl or .parquet)")
+        raise DataError(f"{path} does not exist: pass a hub export (.jsonl or .parquet)")
     if path.suffix == ".parquet":
         import pandas as pd
         return pd.read_parquet(path).to_dict("records")
@@ -71,7 +72,7 @@ def _hub_rows(name: str, split: str, path: str | Path | None) -> list[dict]:
     try:
         import datasets
     except ImportError:
-        raise ImportError(f"{name} needs a local file (path=...) or the 'datasets' package "
+        raise SetupError(f"{name} needs a local file (path=...) or the 'datasets' package "
                           f"to fetch {HUB_IDS[name]} from the hub: pip install datasets") from None
     return list(datasets.load_dataset(HUB_IDS[name], split=split))
 
@@ -79,12 +80,12 @@ def _hub_rows(name: str, split: str, path: str | Path | None) -> list[dict]:
 def load_mnli(split: str, path: str | Path | None = None) -> list[Record]:
     """MNLI pairs of ``split`` (one of MNLI_SPLITS)."""
     if split not in MNLI_SPLITS:
-        raise ValueError(f"unknown MNLI split {split!r}; valid: {', '.join(MNLI_SPLITS)}")
+        raise InputError(f"unknown MNLI split {split!r}; valid: {', '.join(MNLI_SPLITS)}")
     return mnli_records(_hub_rows("mnli", split, path), split)
 
 
 def load_squad(split: str, path: str | Path | None = None) -> list[Record]:
     """SQuAD v1.1 questions of ``split`` (one of SQUAD_SPLITS)."""
     if split not in SQUAD_SPLITS:
-        raise ValueError(f"unknown SQuAD split {split!r}; valid: {', '.join(SQUAD_SPLITS)}")
+        raise InputError(f"unknown SQuAD split {split!r}; valid: {', '.join(SQUAD_SPLITS)}")
     return squad_records(_hub_rows("squad", split, path), split)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from lib.data.records import Record, parse_conllu, parse_nli_jsonl, parse_vader, parse_wikipedia, read_lines
 from lib.data.sources import data_path
+from lib.errors import InputError
 
 EWT_SPLITS = ("train", "dev", "test")
 EWT_GENRES = ("answers", "email", "newsgroup", "reviews", "weblog")
@@ -29,12 +30,12 @@ def dataset_files(dataset: str) -> tuple[str, ...]:
     if dataset.startswith("vader-") and domain in VADER_DOMAINS:
         return (f"vader/{VADER_DOMAINS[domain]}_GroundTruth.txt.gz",)
     valid = ["ewt", "snli", "wikipedia"] + [f"vader-{d}" for d in VADER_DOMAINS]
-    raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(valid)}")
+    raise InputError(f"unknown dataset {dataset!r}; valid: {', '.join(valid)}")
 
 
 def _check(kind: str, value: str, valid) -> None:
     if value not in valid:
-        raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(valid)}")
+        raise InputError(f"unknown {kind} {value!r}; valid: {', '.join(valid)}")
 
 
 def load_ewt(split: str, data_dir: str | None = None) -> list[Record]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from lib.errors import InputError
+
 _WORD = re.compile(r"\d+(?:[.,:]\d+)*|\w+(?:[-'’]\w+)*|[^\w\s]")
 
 
@@ -86,7 +88,7 @@ def parse_conllu(lines: Iterable[str], split: str, dataset: str = "ewt") -> list
         elif line.strip():
             cols = line.split("\t")
             if len(cols) != 10:
-                raise ValueError(f"malformed CoNLL-U line in sentence {meta.get('sent_id')}: {line!r}")
+                raise InputError(f"malformed CoNLL-U line in sentence {meta.get('sent_id')}: {line!r}")
             if cols[0].isdigit():
                 rows.append(cols)
         elif rows:
@@ -130,7 +132,7 @@ def parse_vader(lines: Iterable[str], domain: str) -> list[Record]:
             continue
         parts = line.split("\t", 2)
         if len(parts) != 3:
-            raise ValueError(f"VADER {domain} line {number} is not id<TAB>rating<TAB>text: {line[:80]!r}")
+            raise InputError(f"VADER {domain} line {number} is not id<TAB>rating<TAB>text: {line[:80]!r}")
         records.append(Record(id=f"{domain}-{parts[0]}", dataset="vader", split="all", domain=domain,
                               text=parts[2], words=split_words(parts[2]), label=float(parts[1])))
     return records

@@ -16,22 +16,20 @@ import os
 import tarfile
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from lib.artifacts import atomic_path, cache_dir, sha256_of
+from lib.errors import DataError
 
 MIRROR_ENV = "BOOK_DATA_DIR"
 _EWT = "https://raw.githubusercontent.com/UniversalDependencies/UD_English-EWT/r2.16/en_ewt-ud-{}.conllu"
 _SNLI = "https://nlp.stanford.edu/projects/snli/snli_1.0.zip"
 _VADER = "https://files.pythonhosted.org/packages/source/v/vaderSentiment/vaderSentiment-3.3.2.tar.gz"
 _VADER_INNER = ("vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz",)
-
-
-class DataError(RuntimeError):
-    """A data file is missing, corrupt or cannot be fetched; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -87,9 +85,9 @@ def gz_sha256(path: Path) -> str:
         try:
             with gzip.open(path, "rb") as handle:
                 _verified[key] = sha256_of(iter(lambda: handle.read(1 << 20), b""))
-        except (OSError, EOFError) as err:
-            raise DataError(f"{path} is not a readable gzip file ({err}): delete it or "
-                            "replace it with the file from the canonical source.") from None
+        except (OSError, EOFError, zlib.error) as err:  # a broken deflate stream is a zlib.error
+            raise DataError(f"{path} is not a readable gzip file ({type(err).__name__}: {err}): it is corrupt; "
+                            "delete it or replace it with the file from the canonical source.") from None
     return _verified[key]
 
 
@@ -147,17 +145,27 @@ def _missing_message(name: str, mirror: str | None, spec: DataFile) -> str:
 
 
 def fetch(spec: DataFile, target: Path) -> Path:
-    """Download ``spec`` to ``target`` (gzip), checking its SHA-256 before anything is kept."""
+    """Download ``spec`` to ``target`` (gzip), checking its SHA-256 before anything is kept.
+
+    A downloaded archive that cannot be read, or whose content has the wrong checksum, is deleted
+    from ``<cache>/downloads`` so that the next run downloads it anew instead of reusing it.
+    """
     archive = _download(spec.url)
-    raw = archive.read_bytes()
-    for member in spec.members:
-        raw = _extract(raw, member, spec.url)
-    if spec.head_lines is not None:
-        raw = b"".join(io.BytesIO(raw).readlines()[: spec.head_lines])
-    actual = sha256_of([raw])
-    if actual != spec.sha256:
-        raise DataError(f"{spec.url} gave content with SHA-256 {actual[:12]}…, expected {spec.sha256[:12]}… "
-                        f"for {spec.name}: the source changed or the download is corrupt; nothing was kept.")
+    try:
+        raw = archive.read_bytes()
+        for member in spec.members:
+            raw = _extract(raw, member, spec.url, archive)
+        if spec.head_lines is not None:
+            raw = b"".join(io.BytesIO(raw).readlines()[: spec.head_lines])
+        actual = sha256_of([raw])
+        if actual != spec.sha256:
+            raise DataError(f"{spec.url} gave content with SHA-256 {actual[:12]}…, expected {spec.sha256[:12]}… "
+                            f"for {spec.name}: the source changed or the download is corrupt. Nothing was kept "
+                            f"(the download {archive} was deleted): run again to download it anew, or use a "
+                            "local mirror.")
+    except DataError:
+        archive.unlink(missing_ok=True)
+        raise
     with atomic_path(target) as tmp, gzip.open(tmp, "wb") as out:
         out.write(raw)
     return target
@@ -177,17 +185,20 @@ def _download(url: str) -> Path:
     return target
 
 
-def _extract(raw: bytes, member: str, url: str) -> bytes:
+def _extract(raw: bytes, member: str, url: str, archive: Path) -> bytes:
     try:
         if zipfile.is_zipfile(io.BytesIO(raw)):
-            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-                return archive.read(member)
-        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:*") as archive:
-            handle = archive.extractfile(member)
+            with zipfile.ZipFile(io.BytesIO(raw)) as opened:
+                return opened.read(member)
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:*") as opened:
+            handle = opened.extractfile(member)
             if handle is None:
                 raise KeyError(member)
             return handle.read()
-    except (KeyError, tarfile.TarError) as err:
-        raise DataError(f"{url} has no member {member!r} ({err}): the source changed; "
-                        "use a local mirror instead.") from None
+    except KeyError as err:
+        raise DataError(f"{url} has no member {member!r} ({err}): the source changed; the download {archive} "
+                        "was deleted; use a local mirror instead.") from None
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as err:
+        raise DataError(f"the download of {url} is not a complete archive ({type(err).__name__}: {err}); it was "
+                        f"deleted ({archive}): run again to download it anew, or use a local mirror.") from None
 

@@ -12,12 +12,13 @@ from typing import Callable
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from lib.artifacts import artifact_path, atomic_path
 from lib.data import Record, records_digest
 from lib.encoders.extraction import Reps, extract_layers
 from lib.encoders.loading import Encoder, load_encoder, model_identity
+from lib.errors import InputError
 
 
 def layers_identity(model: dict, records: list[Record], pooling: str, batch_size: int, device: str) -> dict:
@@ -30,6 +31,8 @@ def stored_layers(identity: dict, open_encoder: Callable[[], Encoder], records: 
                   batch_size: int, progress: bool) -> Reps:
     """The word vectors of ``identity`` (:func:`layers_identity`) from the cache, else extracted by the
     encoder that ``open_encoder()`` loads, stored, and returned."""
+    if not records:
+        raise InputError("no sentences to embed: pass at least one record")
     path = artifact_path("layers", identity, ".safetensors")
     if path.is_file():
         stored = load_file(path)
@@ -37,10 +40,10 @@ def stored_layers(identity: dict, open_encoder: Callable[[], Encoder], records: 
                     position=stored["position"].numpy(), layers=tuple(stored["layers"].tolist()))
     reps = extract_layers(open_encoder(), [r.words for r in records], pooling=pooling, batch_size=batch_size,
                           progress=progress)
-    with atomic_path(path) as tmp:
-        save_file({"vectors": torch.from_numpy(reps.vectors).half(), "sentence": torch.from_numpy(reps.sentence),
-                   "position": torch.from_numpy(reps.position), "layers": torch.tensor(reps.layers)}, str(tmp),
-                  metadata={"identity": json.dumps(identity, sort_keys=True)})
+    with atomic_path(path) as tmp:  # bytes written by Python: a full disk is an OSError (a StorageError)
+        tensors = {"vectors": torch.from_numpy(reps.vectors).half(), "sentence": torch.from_numpy(reps.sentence),
+                   "position": torch.from_numpy(reps.position), "layers": torch.tensor(reps.layers)}
+        tmp.write_bytes(save(tensors, metadata={"identity": json.dumps(identity, sort_keys=True)}))
     reps.vectors = reps.vectors.astype(np.float16).astype(np.float32)  # the same numbers as a cache hit
     return reps
 

@@ -15,6 +15,7 @@ import torch
 from tqdm import tqdm
 
 from lib.encoders.loading import Encoder
+from lib.errors import InputError
 
 POOLINGS = ("first", "mean")
 
@@ -48,17 +49,17 @@ def tokenize_words(tok, words: Sequence[str]) -> tuple[list[int], list[int | Non
 
 def _check_inputs(encoder: Encoder, sentences, pooling: str, layers) -> tuple[int, ...]:
     if pooling not in POOLINGS:
-        raise ValueError(f"unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
+        raise InputError(f"unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
     if len(sentences) == 0:
-        raise ValueError("no sentences to embed: pass at least one non-empty list of words")
+        raise InputError("no sentences to embed: pass at least one non-empty list of words")
     for i, words in enumerate(sentences):
         if isinstance(words, str) or len(words) == 0:
-            raise ValueError(f"sentence {i} must be a non-empty list of words, got {words!r}")
+            raise InputError(f"sentence {i} must be a non-empty list of words, got {words!r}")
     n_layers = encoder.n_layers
     layers = tuple(range(n_layers + 1)) if layers is None else tuple(layers)
     bad = [layer for layer in layers if not 0 <= layer <= n_layers]
     if bad:
-        raise ValueError(f"layers {bad} do not exist: {encoder.name} has layers 0 (embeddings)..{n_layers}")
+        raise InputError(f"layers {bad} do not exist: {encoder.name} has layers 0 (embeddings)..{n_layers}")
     return layers
 
 
@@ -72,7 +73,7 @@ def extract_layers(encoder: Encoder, sentences: Sequence[Sequence[str]], pooling
     limit = encoder.model.config.max_position_embeddings
     too_long = [i for i, (ids, _) in enumerate(encoded) if len(ids) > limit]
     if too_long:
-        raise ValueError(f"sentences {too_long[:5]} have more than {limit} subwords, the model's limit: "
+        raise InputError(f"sentences {too_long[:5]} have more than {limit} subwords, the model's limit: "
                          "split or drop them")
     device = encoder.model.device
     order = np.argsort([len(ids) for ids, _ in encoded], kind="stable")

@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 
 from lib.similarity.compare import linear_cka
+from lib.errors import InputError
 
 
 def sample_pairs(sentence: np.ndarray, n_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``n_pairs`` random pairs of word indices from different sentences (with replacement)."""
     if len(np.unique(sentence)) < 2:
-        raise ValueError("random word pairs need words from at least two sentences")
+        raise InputError("random word pairs need words from at least two sentences")
     rng = np.random.default_rng(seed)
     a = rng.integers(0, len(sentence), size=4 * n_pairs)
     b = rng.integers(0, len(sentence), size=4 * n_pairs)

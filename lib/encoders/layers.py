@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from lib.errors import InputError
+
 
 def frozen_modules(model: torch.nn.Module, freeze_below: int) -> list[torch.nn.Module]:
     """The embeddings and transformer layers 1..k of a BERT-style model (``k = freeze_below``)."""
@@ -14,7 +16,7 @@ def frozen_modules(model: torch.nn.Module, freeze_below: int) -> list[torch.nn.M
         return []
     layers = model.encoder.layer
     if freeze_below > len(layers):
-        raise ValueError(f"freeze_below={freeze_below} is outside 0..{len(layers)}")
+        raise InputError(f"freeze_below={freeze_below} is outside 0..{len(layers)}")
     return [model.embeddings, *layers[:freeze_below]]
 
 
@@ -37,7 +39,7 @@ def run_layers(model: torch.nn.Module, hidden: torch.Tensor, attention_mask: tor
     layers = model.encoder.layer
     stop = len(layers) if stop is None else stop
     if not 0 <= start <= stop <= len(layers):
-        raise ValueError(f"layers {start}..{stop} are outside 0..{len(layers)}")
+        raise InputError(f"layers {start}..{stop} are outside 0..{len(layers)}")
     mask = create_bidirectional_mask(config=model.config, inputs_embeds=hidden, attention_mask=attention_mask)
     for layer in layers[start:stop]:
         hidden = layer(hidden, mask)

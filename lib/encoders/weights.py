@@ -11,6 +11,8 @@ import re
 import pandas as pd
 import torch
 
+from lib.errors import InputError
+
 MODULES = ("embeddings", "attention", "feed-forward", "layer norm")
 
 
@@ -27,7 +29,7 @@ def locate(name: str) -> tuple[int, str] | None:
         return 0, module or "embeddings"
     match = re.match(r"encoder\.layer\.(\d+)\.", name)
     if match is None:
-        raise ValueError(f"parameter {name!r} is not from a BERT-style encoder")
+        raise InputError(f"parameter {name!r} is not from a BERT-style encoder")
     layer = int(match.group(1)) + 1
     if module is None:
         module = "attention" if ".attention." in name else "feed-forward"
@@ -44,7 +46,7 @@ def weight_change(pre: torch.nn.Module, post: torch.nn.Module) -> pd.DataFrame:
         if where is None:
             continue
         if name not in before or before[name].shape != after.shape:
-            raise ValueError(f"the encoders differ at {name}: compare a model with its own pre-trained version")
+            raise InputError(f"the encoders differ at {name}: compare a model with its own pre-trained version")
         w0 = before[name].detach().float().cpu()
         delta = after.detach().float().cpu() - w0
         acc = sums.setdefault(where, [0.0, 0.0])

@@ -25,6 +25,7 @@ from lib.finetune.config import FinetuneConfig, Finetuning
 from lib.finetune.loop import prepare
 from lib.finetune.store import get_or_train, stored
 from lib.finetune.tasks import check_task
+from lib.errors import InputError
 
 MAIN_METRIC = {"nli": "accuracy", "sentiment": "accuracy", "parsing": "las", "qa": "f1"}
 EXPERIMENTS = ("freezing", "restore_bottom", "restore_top")
@@ -51,7 +52,7 @@ class Ablation:
         """The fine-tuning config of one grid point: the book's settings, the ablation's sizes."""
         for name in ("n_train", "batch_size"):
             if task not in getattr(self, name):
-                raise ValueError(f"parameter ablation_{name} has no entry for task {task!r}: {getattr(self, name)}")
+                raise InputError(f"parameter ablation_{name} has no entry for task {task!r}: {getattr(self, name)}")
         n_eval = self.n_eval
         return replace(finetuning.config(task, seed, freeze_below=k), n_train=self.n_train[task],
                        batch_size=self.batch_size[task], n_dev=max(1, n_eval // 5) if n_eval > 0 else 0,
@@ -63,10 +64,10 @@ def check_grid(grid, model: str) -> tuple[int, ...]:
     n_layers, _ = model_shape(model)
     grid = list(grid)
     if not grid:
-        raise ValueError(f"the freezing grid is empty: give boundaries in 0..{n_layers}, such as [0, {n_layers}]")
+        raise InputError(f"the freezing grid is empty: give boundaries in 0..{n_layers}, such as [0, {n_layers}]")
     bad = [k for k in grid if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= n_layers]
     if bad:
-        raise ValueError(f"freezing grid values {bad} are outside 0..{n_layers}, the layers of {model} "
+        raise InputError(f"freezing grid values {bad} are outside 0..{n_layers}, the layers of {model} "
                          f"(0: nothing frozen, {n_layers}: the whole encoder)")
     return tuple(sorted(set(grid)))
 

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from lib.encoders.layers import run_layers
 from lib.finetune.features import collate
+from lib.errors import InputError
 
 
 class PrefixStates:
@@ -35,6 +36,7 @@ class PrefixStates:
 
     @torch.no_grad()
     def _run(self, features: list[dict], states: list[torch.Tensor] | None, stop: int = 0) -> list[torch.Tensor]:
+        self.encoder.eval()  # stored states never carry dropout, whatever a caller did to the encoder since
         order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")
         out: list[torch.Tensor | None] = [None] * len(features)
         batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
@@ -56,7 +58,7 @@ class PrefixStates:
     def advance(self, layer: int) -> "PrefixStates":
         """Move every stored state up to the output of ``layer`` (never down)."""
         if layer < self.layer:
-            raise ValueError(f"the states are at layer {self.layer}; they cannot go back to {layer}")
+            raise InputError(f"the states are at layer {self.layer}; they cannot go back to {layer}")
         if layer > self.layer:
             self.states = [self._run(features, states, layer) for features, states in zip(self.splits, self.states)]
             self.layer = layer

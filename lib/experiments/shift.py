@@ -29,6 +29,7 @@ from lib.finetune.metrics import evaluate
 from lib.finetune.store import get_or_train, load_finetuned
 from lib.finetune.tasks import SENTIMENT_BAND, TaskData, check_task, load_task
 from lib.similarity.compare import versus_pretrained
+from lib.errors import InputError
 
 DOMAINS = {"snli": "SNLI test premises (image captions)",
            **{f"ewt-{genre}": f"EWT test, {genre} genre" for genre in EWT_GENRES},
@@ -45,9 +46,9 @@ def check_domains(domains) -> list[str]:
     domains = list(domains)
     unknown = [d for d in domains if d not in DOMAINS]
     if unknown:
-        raise ValueError(f"unknown domain {unknown[0]!r}; valid: {', '.join(DOMAINS)}")
+        raise InputError(f"unknown domain {unknown[0]!r}; valid: {', '.join(DOMAINS)}")
     if len(domains) < 2:
-        raise ValueError(f"domain shift compares at least two domains, got {domains}")
+        raise InputError(f"domain shift compares at least two domains, got {domains}")
     return domains
 
 
@@ -97,7 +98,7 @@ def matched_samples(words: dict[str, list[str]], n: int, seed: int) -> dict[str,
     ``n`` matched tokens (more sentences, or a smaller ``n``, is the fix).
     """
     if n < 4:
-        raise ValueError(f"a token sample needs at least 4 tokens, got {n}")
+        raise InputError(f"a token sample needs at least 4 tokens, got {n}")
     counts = Counter(w for tokens in words.values() for w in tokens)
     pooled = np.log([counts[w] for tokens in words.values() for w in tokens])
     edges = np.unique(np.quantile(pooled, np.linspace(0, 1, FREQUENCY_BINS + 1)[1:-1]))
@@ -108,7 +109,7 @@ def matched_samples(words: dict[str, list[str]], n: int, seed: int) -> dict[str,
     if floor.sum() < n:
         available = dict(zip(words, per_bin.sum(axis=1)))
         poorest = min(available, key=available.get)
-        raise ValueError(f"too few sentences for a sample of {n} tokens matched in word frequency: only "
+        raise InputError(f"too few sentences for a sample of {n} tokens matched in word frequency: only "
                          f"{floor.sum()} are (domain {poorest!r} has {available[poorest]} tokens in all); "
                          "raise shift_sentences or lower shift_tokens")
     quota = np.floor(n * floor / floor.sum()).astype(int)
@@ -148,10 +149,10 @@ def shift_tables(finetuning: Finetuning, shift: DomainShift, task: str, domains:
     """
     check_task(task)
     if not domains and task not in shift.domains:
-        raise ValueError(f"parameter shift_domains has no entry for task {task!r}: {shift.domains}")
+        raise InputError(f"parameter shift_domains has no entry for task {task!r}: {shift.domains}")
     domains = check_domains(domains or shift.domains[task])
     if len(finetuning.seeds) < 1:
-        raise ValueError("domain shift needs at least one fine-tuning seed")
+        raise InputError("domain shift needs at least one fine-tuning seed")
     sentences = {d: domain_sentences(d, shift.n_sentences, data_dir) for d in domains}
     samples = matched_samples({d: [w.lower() for r in s for w in r.words] for d, s in sentences.items()},
                               shift.n_tokens, seed)  # before any heavy work

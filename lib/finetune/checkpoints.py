@@ -14,15 +14,12 @@ from importlib import metadata
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from lib.artifacts import atomic_dir, sha256_of
+from lib.errors import CheckpointError
 
 WEIGHTS, MANIFEST = "model.safetensors", "manifest.json"
-
-
-class CheckpointError(RuntimeError):
-    """A stored model does not match its manifest; the message says what to delete."""
 
 
 def _file_sha(path: Path) -> str:
@@ -38,10 +35,16 @@ def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
 
 
+def _save_weights(model: torch.nn.Module, path: Path) -> None:
+    """Safetensors bytes written by Python (safetensors' own writer hides a full disk's OSError)."""
+    with open(path, "wb") as handle:
+        handle.write(save(_state(model)))
+
+
 def save_model(folder: Path, model: torch.nn.Module, manifest: dict) -> Path:
     """Write weights and manifest into ``folder`` atomically (a sibling temp folder, then a rename)."""
     with atomic_dir(folder) as tmp:
-        save_file(_state(model), tmp / WEIGHTS)
+        _save_weights(model, tmp / WEIGHTS)
         manifest = dict(manifest, weights_sha256=_file_sha(tmp / WEIGHTS), versions=versions())
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
     return folder
@@ -75,8 +78,9 @@ def load_weights(folder: Path, model: torch.nn.Module) -> dict:
 def save_partial(folder: Path, model, optimizer, scheduler, progress: dict) -> None:
     """Checkpoint a run in progress (atomic): weights, optimizer and scheduler state, progress."""
     with atomic_dir(folder) as tmp:
-        save_file(_state(model), tmp / WEIGHTS)
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "trainer.pt")
+        _save_weights(model, tmp / WEIGHTS)
+        with open(tmp / "trainer.pt", "wb") as handle:  # Python's writes: a full disk is an OSError
+            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, handle)
         (tmp / "progress.json").write_text(json.dumps(progress), encoding="utf-8")
 
 

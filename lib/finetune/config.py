@@ -12,8 +12,18 @@ from typing import Mapping, Sequence
 from lib.encoders.loading import model_identity, model_shape
 from lib.encoders.runtime import Runtime
 from lib.finetune.tasks import check_task, data_identity
+from lib.errors import InputError
 
 PRECISIONS = ("auto", "fp32", "bf16")
+NLI_DATASETS = ("snli", "mnli")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -48,25 +58,38 @@ class FinetuneConfig:
         check_task(self.task)
         n_layers, _ = model_shape(self.model)
         if not 0 <= self.freeze_below <= n_layers:
-            raise ValueError(f"freeze_below={self.freeze_below} is outside 0..{n_layers}, the layers of {self.model}")
+            raise InputError(f"freeze_below={self.freeze_below} is outside 0..{n_layers}, the layers of {self.model}")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
+            raise InputError(f"unknown precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
         for name in ("epochs", "batch_size", "max_length"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
+                raise InputError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        for name in ("seed", "n_train", "n_dev", "n_test"):
+            if not _is_int(getattr(self, name)) or getattr(self, name) < 0:
+                raise InputError(f"{name} must be an integer >= 0 (0: the whole split), got {getattr(self, name)!r}")
+        for name in ("learning_rate", "head_learning_rate"):
+            if not _is_number(getattr(self, name)) or not getattr(self, name) > 0:
+                raise InputError(f"{name} must be a number > 0, got {getattr(self, name)!r}")
+        if not _is_number(self.warmup_ratio) or not 0 <= self.warmup_ratio < 1:
+            raise InputError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
+        if not _is_number(self.weight_decay) or self.weight_decay < 0:
+            raise InputError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.dataset not in NLI_DATASETS + ("",):
+            raise InputError(f"unknown dataset {self.dataset!r}; valid: {', '.join(NLI_DATASETS)} (for nli)")
         return self
 
     def describe(self, runtime: Runtime) -> dict:
         """The config as it ran: its fields, with the precision and attention kernel resolved."""
         return {**asdict(self), "precision": runtime.precision, "attention": runtime.attention,
-                "device_type": runtime.device.split(":")[0]}
+                "device_type": runtime.device.split(":")[0], "processes": runtime.world}
 
-    def identity(self, runtime: Runtime, hub_path: str = "") -> dict:
-        """The store key's content: the settings, how it runs, and the model's and the data's content."""
+    def identity(self, runtime: Runtime, hub_files: Mapping[str, str] | None = None) -> dict:
+        """The store key's content: the settings, how it runs (precision, kernel, device type, number
+        of processes: each takes every n-th batch), and the model's and the data's content."""
         settings = self.describe(runtime)
         settings.pop("model")  # a name: its content stands in for it
         return {"settings": settings, "model": model_identity(self.model, self.seed),
-                "data": data_identity(self.task, self.dataset, hub_path)}
+                "data": data_identity(self.task, self.dataset, hub_files)}
 
 
 def config_fields() -> tuple[str, ...]:
@@ -99,7 +122,7 @@ class Finetuning:
         check_task(task)
         for name in ("n_train", "max_length"):
             if task not in getattr(self, name):
-                raise ValueError(f"parameter {name} has no entry for task {task!r}: {getattr(self, name)}")
+                raise InputError(f"parameter {name} has no entry for task {task!r}: {getattr(self, name)}")
         return FinetuneConfig(
             task=task, model=self.model, seed=seed, dataset=self.nli_dataset if task == "nli" else "",
             n_train=self.n_train[task], n_dev=self.n_dev, n_test=self.n_test, epochs=self.epochs,

@@ -13,6 +13,7 @@ import torch
 from lib.data import Record
 from lib.encoders.extraction import tokenize_words
 from lib.finetune.tasks import check_parsing_records, label_of
+from lib.errors import InputError
 
 PAD_LABEL = -100  # ignored by the losses
 
@@ -38,7 +39,7 @@ def encode_parsing(records: Sequence[Record], tokenizer, labels: tuple[str, ...]
     for record in records:
         ids, word_ids = tokenize_words(tokenizer, record.words)
         if len(ids) > max(max_length, 512):
-            raise ValueError(f"sentence {record.id} has {len(ids)} subwords, more than the model's 512")
+            raise InputError(f"sentence {record.id} has {len(ids)} subwords, more than the model's 512")
         starts = [t for t, w in enumerate(word_ids) if w is not None and (t == 0 or word_ids[t - 1] != w)]
         rels = [labels.index(rel) if rel in labels else PAD_LABEL for rel in record.deprels]
         features.append({"input_ids": ids, "token_type_ids": [0] * len(ids), "word_starts": starts,
@@ -118,7 +119,7 @@ def collate(features: list[dict], pad_id: int, pad_to: int | None = None) -> dic
         batch["end"] = torch.tensor([f["end"] for f in features])
     if "states" in first:  # stored hidden states of a frozen prefix (lib.experiments.prefix)
         if len({f["states_layer"] for f in features}) != 1:
-            raise ValueError("a batch mixes hidden states of different layers")
+            raise InputError("a batch mixes hidden states of different layers")
         batch["states"] = torch.nn.utils.rnn.pad_sequence([f["states"] for f in features], batch_first=True)
         batch["states"] = torch.nn.functional.pad(batch["states"],
                                                   (0, 0, 0, batch["input_ids"].shape[1] - batch["states"].shape[1]))

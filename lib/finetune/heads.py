@@ -9,6 +9,7 @@ from torch import nn
 
 from lib.finetune.features import PAD_LABEL
 from lib.encoders.layers import frozen_modules, run_layers
+from lib.errors import InputError
 
 HEADS = {"nli": "classifier", "sentiment": "classifier", "parsing": "biaffine", "qa": "span"}
 
@@ -98,7 +99,7 @@ def make_head(task: str, hidden: int, n_labels: int) -> nn.Module:
     """The head of ``task`` for an encoder of width ``hidden``."""
     kind = HEADS.get(task)
     if kind is None:
-        raise ValueError(f"no head for task {task!r}; heads exist for: {', '.join(HEADS)}")
+        raise InputError(f"no head for task {task!r}; heads exist for: {', '.join(HEADS)}")
     if kind == "classifier":
         return ClassifierHead(hidden, n_labels)
     if kind == "biaffine":

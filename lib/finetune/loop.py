@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -21,13 +22,14 @@ from transformers import get_linear_schedule_with_warmup
 
 from lib.encoders.layers import freeze_layers
 from lib.encoders.loading import load_encoder
-from lib.encoders.runtime import Runtime
+from lib.encoders.runtime import Runtime, deterministic_kernels
 from lib.finetune import checkpoints
 from lib.finetune.config import FinetuneConfig
 from lib.finetune.features import collate, encode_task, length_grouped_batches
 from lib.finetune.heads import TaskModel, make_head
 from lib.finetune.metrics import evaluate
 from lib.finetune.tasks import load_task
+from lib.errors import InputError
 
 LOG_EVERY = 10  # steps between two points of the training-loss curve
 
@@ -59,35 +61,52 @@ def build_model(config: FinetuneConfig, n_labels: int, runtime: Runtime) -> Task
     return model.to(runtime.device).train()
 
 
-def _load(config: FinetuneConfig, data_dir: str | None, hub_path: str):
-    return load_task(config.task, config.n_train, config.n_dev, config.n_test, config.dataset, data_dir, hub_path)
+def _load(config: FinetuneConfig, data_dir: str | None, hub_files: Mapping[str, str] | None):
+    return load_task(config.task, config.n_train, config.n_dev, config.n_test, config.dataset, data_dir, hub_files)
 
 
 def _encode(data, tokenizer, max_length: int) -> tuple[list[dict], ...]:
     return tuple(encode_task(split, tokenizer, data, max_length) for split in (data.train, data.dev, data.test))
 
 
-def prepare(config: FinetuneConfig, tokenizer, data_dir: str | None = None, hub_path: str = "") -> tuple:
+def prepare(config: FinetuneConfig, tokenizer, data_dir: str | None = None,
+            hub_files: Mapping[str, str] | None = None) -> tuple:
     """``(data, (train, dev, test) features)`` of ``config``'s task, encoded by ``tokenizer``."""
-    data = _load(config, data_dir, hub_path)
+    data = _load(config, data_dir, hub_files)
     return data, _encode(data, tokenizer, config.max_length)
 
 
 def train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtime, data_dir: str | None,
-          progress: bool, checkpoint_every: int, hub_path: str, prepared: tuple | None = None) -> dict:
+          progress: bool, checkpoint_every: int, hub_files: Mapping[str, str] | None = None,
+          prepared: tuple | None = None) -> dict:
     """Fine-tune and store in ``folder`` (the store's place for ``identity``); resumes from
-    ``<folder>.partial`` when a checkpoint is there."""
-    data = _load(config, data_dir, hub_path) if prepared is None else prepared[0]
+    ``<folder>.partial`` when a checkpoint is there (the manifest's ``resumed_from`` lists the steps).
+    On a GPU it runs with deterministic kernels where torch has them."""
+    with deterministic_kernels(runtime.device):
+        return _train(config, folder, identity, runtime, data_dir, progress, checkpoint_every, hub_files, prepared)
+
+
+def _train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtime, data_dir: str | None,
+           progress: bool, checkpoint_every: int, hub_files: Mapping[str, str] | None,
+           prepared: tuple | None) -> dict:
+    data = _load(config, data_dir, hub_files) if prepared is None else prepared[0]
     model = build_model(config, len(data.labels), runtime)
     features = _encode(data, model.tokenizer, config.max_length) if prepared is None else prepared[1]
     train_features, dev_features, test_features = features
     pad_id = model.tokenizer.pad_token_id
     lengths = [len(f["input_ids"]) for f in train_features]
     per_epoch = len(length_grouped_batches(lengths, config.batch_size, seed=0)) // runtime.world
+    if per_epoch == 0:
+        raise InputError(f"{len(train_features)} training examples make fewer batches of {config.batch_size} "
+                         f"than processes ({runtime.world}): nothing would be trained. Raise n_train or lower "
+                         "the batch size or the number of processes")
     optimizer, scheduler = _optimizer(model, config, per_epoch * config.epochs)
     partial = folder.with_name(folder.name + ".partial")
-    state = checkpoints.load_partial(partial, model, optimizer, scheduler) or {"step": 0, "history": [],
-                                                                                "running": []}
+    state = checkpoints.load_partial(partial, model, optimizer, scheduler)
+    if state is None:
+        state = {"step": 0, "history": [], "running": [], "resumed_from": []}
+    else:
+        state["resumed_from"] = [*state.get("resumed_from", []), state["step"]]
     trained = runtime.wrap(model)
     bar = tqdm(total=per_epoch * config.epochs, initial=state["step"], desc=f"fine-tuning {config.task}",
                disable=not progress or runtime.rank != 0)
@@ -125,7 +144,7 @@ def train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtime
     state.pop("running")
     manifest = {"task": config.task, "model": config.model, "seed": config.seed, "dataset": data.dataset,
                 "labels": list(data.labels), "config": config.describe(runtime), "identity": identity,
-                "history": state["history"],
+                "history": state["history"], "resumed_from": state["resumed_from"],
                 "sizes": {"train": len(data.train), "dev": len(data.dev), "test": len(data.test)}}
     if runtime.rank == 0:
         manifest["metrics"] = evaluate(model, test_features, config.task, pad_id, records=data.test,

@@ -48,7 +48,11 @@ def best_span(start: torch.Tensor, end: torch.Tensor, max_answer: int = 30) -> t
 @torch.no_grad()
 def evaluate(model, features: list[dict], task: str, pad_id: int, batch_size: int = 64,
              records=None, autocast: bool = False, progress: bool = False) -> dict[str, float]:
-    """Score ``model`` on encoded ``features`` (``records`` are needed for QA's answer texts)."""
+    """Score ``model`` on encoded ``features`` (``records`` are needed for QA's answer texts).
+
+    Runs in eval mode (no dropout) and leaves the model in the mode it found it in.
+    """
+    was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     counts = collections.Counter()
@@ -76,7 +80,7 @@ def evaluate(model, features: list[dict], task: str, pad_id: int, batch_size: in
                 counts["exact_match"] += exact
                 counts["f1"] += f1
                 counts["total"] += 1
-    model.train()
+    model.train(was_training)
     total = max(counts["total"], 1)
     if "label" in pred:
         return {"accuracy": counts["correct"] / total}

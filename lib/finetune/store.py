@@ -6,48 +6,67 @@ and attention kernel, the pre-trained model's content and the data's checksums.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Mapping
 
 import pandas as pd
 
-from lib.artifacts import artifact_path
+from lib.artifacts import artifact_path, locked
 from lib.encoders.loading import pick_device
-from lib.encoders.runtime import start_runtime
+from lib.encoders.runtime import release_memory, start_runtime
 from lib.finetune import checkpoints
 from lib.finetune.config import FinetuneConfig, config_fields
 from lib.finetune.heads import TaskModel
 from lib.finetune.loop import build_model, train
+from lib.errors import InputError
 
 
-def _store_folder(config: FinetuneConfig, runtime, hub_path: str = "") -> tuple[Path, dict]:
-    identity = config.identity(runtime, hub_path)
+def _store_folder(config: FinetuneConfig, runtime, hub_files: Mapping[str, str] | None = None) -> tuple[Path, dict]:
+    identity = config.identity(runtime, hub_files)
     return artifact_path("finetune", identity), identity
 
 
-def stored(config: FinetuneConfig, device: str = "auto", hub_path: str = "") -> dict | None:
-    """The manifest of ``config``'s fine-tuned model if the store has it, else None."""
-    runtime = start_runtime(pick_device(device), config.check().precision, distributed=False)
-    folder, _ = _store_folder(config, runtime, hub_path)
+def _read(folder: Path) -> dict | None:
     if (folder / checkpoints.MANIFEST).is_file():
         return dict(checkpoints.read_manifest(folder), checkpoint=str(folder))
     return None
 
 
+def stored(config: FinetuneConfig, device: str = "auto", hub_files: Mapping[str, str] | None = None) -> dict | None:
+    """The manifest of ``config``'s fine-tuned model if the store has it, else None (for this
+    process count: ``$WORLD_SIZE`` under torchrun, else one)."""
+    runtime = start_runtime(pick_device(device), config.check().precision, distributed=False)
+    runtime.world = int(os.environ.get("WORLD_SIZE", "1"))
+    return _read(_store_folder(config, runtime, hub_files)[0])
+
+
 def get_or_train(config: FinetuneConfig, data_dir: str | None = None, device: str = "auto",
-                 progress: bool = True, checkpoint_every: int = 200, hub_path: str = "",
-                 prepared: tuple | None = None) -> dict:
+                 progress: bool = True, checkpoint_every: int = 200,
+                 hub_files: Mapping[str, str] | None = None, prepared: tuple | None = None) -> dict:
     """The manifest of the fine-tuned model for ``config``: loaded when stored, else trained.
 
-    ``prepared``: ``(data, (train, dev, test) features)`` already loaded and encoded, possibly
-    carrying the frozen prefix's hidden states (:mod:`lib.experiments.prefix`); it must be
-    ``config``'s data.
+    Two processes asking for one model take turns (a lock per store key): the second finds the
+    first one's model. ``hub_files``: a local export per hub split, for MNLI and SQuAD
+    (:data:`lib.finetune.tasks.HUB_SPLITS`). ``prepared``: ``(data, (train, dev, test) features)``
+    already loaded and encoded, possibly carrying the frozen prefix's hidden states
+    (:mod:`lib.experiments.prefix`); it must be ``config``'s data.
     """
-    found = stored(config, device, hub_path)
+    if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) or checkpoint_every < 1:
+        raise InputError(f"checkpoint_every must be an integer >= 1 (steps), got {checkpoint_every!r}")
+    found = stored(config, device, hub_files)
     if found is not None:
         return found
     runtime = start_runtime(pick_device(device), config.precision)
-    folder, identity = _store_folder(config, runtime, hub_path)
-    return train(config, folder, identity, runtime, data_dir, progress, checkpoint_every, hub_path, prepared)
+    folder, identity = _store_folder(config, runtime, hub_files)
+    if runtime.world > 1:  # torchrun's processes train together: none may wait for another's lock
+        manifest = train(config, folder, identity, runtime, data_dir, progress, checkpoint_every, hub_files, prepared)
+    else:
+        with locked(folder):
+            manifest = _read(folder) or train(config, folder, identity, runtime, data_dir, progress,
+                                              checkpoint_every, hub_files, prepared)
+    release_memory()  # a chapter trains several models in one process
+    return manifest
 
 
 def load_finetuned(manifest: dict, device: str = "cpu") -> TaskModel:

@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -16,6 +18,7 @@ from lib.artifacts import file_sha256
 from lib.data import (NLI_LABELS, Record, checksums, dataset_files, load_ewt, load_mnli, load_snli, load_squad,
                       load_vader)
 from lib.data.hub import HUB_IDS
+from lib.errors import InputError
 
 TASKS = ("nli", "sentiment", "parsing", "qa")
 METRICS = {"nli": ("accuracy",), "sentiment": ("accuracy",), "parsing": ("uas", "las"),
@@ -38,22 +41,53 @@ class TaskData:
 
 def check_task(task: str) -> str:
     if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+        raise InputError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
     return task
 
 
-def data_identity(task: str, dataset: str = "", hub_path: str = "") -> dict:
+# The hub splits a task reads (train; then dev and test, which share MNLI's matched validation
+# and SQuAD's validation split): the keys of ``hub_files``.
+HUB_SPLITS = {"mnli": ("train", "validation_matched"), "squad": ("train", "validation")}
+
+
+def check_hub_files(name: str, hub_files: Mapping[str, str] | None) -> dict[str, str]:
+    """``hub_files`` for hub dataset ``name``: empty (read through ``datasets``), or one local
+    export per split of :data:`HUB_SPLITS`, each an existing file."""
+    if not hub_files:
+        return {}
+    needed = HUB_SPLITS[name]
+    if set(hub_files) != set(needed):
+        raise InputError(f"hub_files for {name} must give one file for each split {', '.join(needed)} "
+                         f"(got {', '.join(sorted(hub_files)) or 'none'})")
+    for split, path in hub_files.items():
+        if not Path(path).is_file():
+            raise InputError(f"hub_files[{split!r}] = {path} is not a file: pass a hub export (.jsonl or .parquet)")
+    return {split: str(hub_files[split]) for split in needed}
+
+
+def _hub_dataset(task: str, dataset: str) -> str | None:
+    if task == "qa":
+        return "squad"
+    return "mnli" if task == "nli" and dataset == "mnli" else None
+
+
+def data_identity(task: str, dataset: str = "", hub_files: Mapping[str, str] | None = None) -> dict:
     """The content of a task's data, for the keys of results computed from it: the checksums of the
-    mirror files it reads, or of the hub export it reads (its hub id when read through ``datasets``)."""
+    mirror files it reads, or of each split's hub export (the hub id when read through ``datasets``)."""
     check_task(task)
+    name = _hub_dataset(task, dataset)
+    if name is None and hub_files:
+        raise InputError(f"hub_files are for MNLI and SQuAD; task {task!r} reads {dataset or 'the mirror'}")
     if task == "nli" and (dataset or "snli") == "snli":
         return checksums(dataset_files("snli"))
     if task == "sentiment":
         return checksums(dataset_files("vader-movies"))
     if task == "parsing":
         return checksums(dataset_files("ewt"))
-    name = "squad" if task == "qa" else "mnli"
-    return {"hub_export": file_sha256(hub_path)} if hub_path else {"hub": HUB_IDS[name]}
+    files = check_hub_files(name, hub_files)
+    if files:
+        return {"hub_exports": {split: file_sha256(path) for split, path in files.items()}}
+    return {"hub": HUB_IDS[name]}
 
 
 def _sample(records: list[Record], n: int, seed: int) -> list[Record]:
@@ -63,19 +97,22 @@ def _sample(records: list[Record], n: int, seed: int) -> list[Record]:
 
 
 def load_task(task: str, n_train: int, n_dev: int, n_test: int, dataset: str = "",
-              data_dir: str | None = None, hub_path: str = "") -> TaskData:
+              data_dir: str | None = None, hub_files: Mapping[str, str] | None = None) -> TaskData:
     """The task's data; ``n_* <= 0`` keeps the whole split. Samples use data seed 0 (our choice),
-    so that training seeds differ only in initialisation and batch order."""
+    so that training seeds differ only in initialisation and batch order. ``hub_files``: a local
+    export per hub split of MNLI or SQuAD (:data:`HUB_SPLITS`); none: read through ``datasets``."""
     check_task(task)
+    name = _hub_dataset(task, dataset)
+    files = check_hub_files(name, hub_files) if name else {}
     if task == "nli":
         dataset = dataset or "snli"
         if dataset == "snli":
             train, dev, test = (load_snli(s, data_dir) for s in ("train", "dev", "test"))
         elif dataset == "mnli":
-            train = load_mnli("train", hub_path or None)
-            dev = test = load_mnli("validation_matched", hub_path or None)
+            train = load_mnli("train", files.get("train"))
+            dev = test = load_mnli("validation_matched", files.get("validation_matched"))
         else:
-            raise ValueError(f"unknown NLI dataset {dataset!r}; valid: snli, mnli")
+            raise InputError(f"unknown NLI dataset {dataset!r}; valid: snli, mnli")
         labels = NLI_LABELS
     elif task == "sentiment":
         dataset = "vader-movies"
@@ -90,8 +127,8 @@ def load_task(task: str, n_train: int, n_dev: int, n_test: int, dataset: str = "
         labels = tuple(sorted({rel for r in train for rel in r.deprels}))
     else:
         dataset = "squad"
-        train = load_squad("train", hub_path or None)
-        dev = test = load_squad("validation", hub_path or None)
+        train = load_squad("train", files.get("train"))
+        dev = test = load_squad("validation", files.get("validation"))
         labels = ()
     return TaskData(task, dataset, _sample(train, n_train, 0), _sample(dev, n_dev, 0),
                     _sample(test, n_test, 0), labels)
@@ -102,7 +139,7 @@ def label_of(record: Record, task: str, labels: tuple[str, ...]) -> int:
     if task == "sentiment":
         return int(record.label > 0)
     if record.label not in labels:
-        raise ValueError(f"record {record.id} has label {record.label!r}, not one of {labels}")
+        raise InputError(f"record {record.id} has label {record.label!r}, not one of {labels}")
     return labels.index(record.label)
 
 
@@ -110,5 +147,5 @@ def check_parsing_records(records: list[Record]) -> None:
     """Parsing needs gold heads and relations on every word."""
     for record in records:
         if not record.heads or len(record.heads) != len(record.words) or len(record.deprels) != len(record.words):
-            raise ValueError(f"record {record.id} ({record.dataset}) has no dependency heads and relations: "
+            raise InputError(f"record {record.id} ({record.dataset}) has no dependency heads and relations: "
                              "parsing needs treebank data such as EWT")

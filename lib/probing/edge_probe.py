@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from lib.probing.targets import EdgeTargets
+from lib.errors import InputError
 
 
 def span_index(targets: EdgeTargets, offsets: np.ndarray, which: str = "span1") -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,5 +112,5 @@ def encode_labels(labels: np.ndarray, label_set: tuple[str, ...]) -> np.ndarray:
     lookup = {label: i for i, label in enumerate(label_set)}
     unknown = sorted(set(labels.tolist()) - set(lookup))
     if unknown:
-        raise ValueError(f"labels {unknown[:5]} were not seen in training; known: {', '.join(label_set)}")
+        raise InputError(f"labels {unknown[:5]} were not seen in training; known: {', '.join(label_set)}")
     return np.array([lookup[label] for label in labels.tolist()])

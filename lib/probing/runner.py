@@ -19,6 +19,7 @@ from lib.finetune.layers import model_identity, model_layers
 from lib.probing.edge_probe import fit_edge_probe, score_edge_probe, span_index
 from lib.probing.structural_probe import fit_distance_probe, score_distance_probe, tree_distances
 from lib.probing.targets import EdgeTargets, control_labels, ewt_targets
+from lib.errors import InputError
 
 PROBE_TASKS = ("upos", "deprel", "structural")
 
@@ -54,7 +55,7 @@ def check_layers(layers, reps: Reps) -> list[int]:
     layers = available if layers is None else list(layers)
     missing = [layer for layer in layers if layer not in available]
     if missing:
-        raise ValueError(f"layers {missing} do not exist; the model has layers {available[0]}..{available[-1]}")
+        raise InputError(f"layers {missing} do not exist; the model has layers {available[0]}..{available[-1]}")
     return layers
 
 
@@ -124,7 +125,7 @@ def probe_task_layers(task: str, train: Reps, test: Reps, train_records: list[Re
                       seed: int, epochs: int = 4, rank: int = 64, layers=None) -> pd.DataFrame:
     """One probe task over layers: ``upos`` and ``deprel`` (edge probes with control), ``structural``."""
     if task not in PROBE_TASKS:
-        raise ValueError(f"unknown probe task {task!r}; valid: {', '.join(PROBE_TASKS)}")
+        raise InputError(f"unknown probe task {task!r}; valid: {', '.join(PROBE_TASKS)}")
     if task == "structural":
         return structural_probe_layers(train, test, train_records, test_records, seed, rank, epochs, layers)
     return edge_probe_layers(train, test, train_records, test_records, task, seed, epochs, layers)
@@ -138,7 +139,7 @@ def probe_model(model: str | dict, train_records: list[Record], test_records: li
     produced them; the hidden states are extracted once for all tasks."""
     for task in tasks:
         if task not in PROBE_TASKS:
-            raise ValueError(f"unknown probe task {task!r}; valid: {', '.join(PROBE_TASKS)}")
+            raise InputError(f"unknown probe task {task!r}; valid: {', '.join(PROBE_TASKS)}")
     identity = {"model": model_identity(model), "tasks": tasks, "seed": seed, "epochs": epochs, "rank": rank,
                 "structural_epochs": structural_epochs, "pooling": pooling,
                 "train": records_digest(train_records), "test": records_digest(test_records)}

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lib.data import Record
+from lib.errors import InputError
 
 EDGE_TASKS = ("upos", "deprel")
 
@@ -37,7 +38,7 @@ class EdgeTargets:
 def ewt_targets(records: list[Record], task: str) -> EdgeTargets:
     """UPOS or dependency-relation targets of EWT sentences."""
     if task not in EDGE_TASKS:
-        raise ValueError(f"unknown edge task {task!r}; valid: {', '.join(EDGE_TASKS)}")
+        raise InputError(f"unknown edge task {task!r}; valid: {', '.join(EDGE_TASKS)}")
     sentence, span1, span2, labels = [], [], [], []
     for s, record in enumerate(records):
         for i in range(len(record.words)):
@@ -55,10 +56,10 @@ def ewt_targets(records: list[Record], task: str) -> EdgeTargets:
 
 def _span(value, n_words: int, where: str) -> tuple[int, int]:
     if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)):
-        raise ValueError(f"{where}: a span is [start, end] in word offsets, got {value!r}")
+        raise InputError(f"{where}: a span is [start, end] in word offsets, got {value!r}")
     start, end = value
     if not 0 <= start < end <= n_words:
-        raise ValueError(f"{where}: span {value} is outside the sentence of {n_words} words")
+        raise InputError(f"{where}: span {value} is outside the sentence of {n_words} words")
     return start, end
 
 
@@ -74,7 +75,7 @@ def read_jiant(path: str | Path) -> EdgeTargets:
             for t, target in enumerate(row.get("targets", [])):
                 where = f"{path}:{number} target {t}"
                 if "span1" not in target or "label" not in target:
-                    raise ValueError(f"{where}: a target needs span1 and label, got keys {sorted(target)}")
+                    raise InputError(f"{where}: a target needs span1 and label, got keys {sorted(target)}")
                 span1.append(_span(target["span1"], len(tokens), where))
                 if "span2" in target:
                     span2.append(_span(target["span2"], len(tokens), where))
@@ -83,7 +84,7 @@ def read_jiant(path: str | Path) -> EdgeTargets:
                 sentence.append(len(words))
             words.append(tokens)
     if span2 and len(span2) != len(span1):
-        raise ValueError(f"{path}: either every target has span2 or none does")
+        raise InputError(f"{path}: either every target has span2 or none does")
     return EdgeTargets(words=words, sentence=np.array(sentence), span1=np.array(span1),
                        span2=np.array(span2) if span2 else None, labels=np.array(labels, dtype=object).astype(str))
 

@@ -14,6 +14,7 @@ import torch
 
 from lib.similarity.cka import debiased_cka_torch, linear_cka_torch
 from lib.similarity.rsa import check_method, pairwise_pearson, pairwise_spearman
+from lib.errors import InputError
 
 
 def linear_cka(x, y) -> float:
@@ -33,17 +34,17 @@ def linear_cka(x, y) -> float:
 def _checked(x, y, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     x, y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
     if x.ndim != 3 or y.ndim != 3:
-        raise ValueError("representations must be (layers, tokens, hidden)")
+        raise InputError("representations must be (layers, tokens, hidden)")
     if x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y must describe the same items: {x.shape[1]} vs {y.shape[1]} tokens")
+        raise InputError(f"x and y must describe the same items: {x.shape[1]} vs {y.shape[1]} tokens")
     if x.shape[1] < 4:
-        raise ValueError(f"similarity needs at least 4 tokens, got {x.shape[1]}")
+        raise InputError(f"similarity needs at least 4 tokens, got {x.shape[1]}")
     for name, v in (("x", x), ("y", y)):
         if not torch.isfinite(v).all():
-            raise ValueError(f"{name} holds NaN or inf: check the model's outputs")
+            raise InputError(f"{name} holds NaN or inf: check the model's outputs")
         constant = (v.std(dim=1) == 0).all(dim=-1)
         if constant.any():
-            raise ValueError(f"{name} layer(s) {constant.nonzero().flatten().tolist()} are constant (zero variance): "
+            raise InputError(f"{name} layer(s) {constant.nonzero().flatten().tolist()} are constant (zero variance): "
                              "similarity is undefined for a representation that does not vary")
     return x.float(), y.float()
 
@@ -71,7 +72,7 @@ def similarity_matrix(x, y, measure: str = "rsa", method: str = "cosine", compar
         xd, yd = x.double(), y.double()
         matrix = torch.stack([torch.stack([cka(a, b) for b in yd]) for a in xd])
     else:
-        raise ValueError(f"unknown measure {measure!r}; valid: rsa, cka, cka_debiased")
+        raise InputError(f"unknown measure {measure!r}; valid: rsa, cka, cka_debiased")
     return matrix.cpu().numpy()
 
 
@@ -79,7 +80,7 @@ def same_layer(x, y, method: str = "cosine", standardize: bool = False, device: 
     """Tidy (layer, rsa, cka, cka_debiased): each layer of x against the same layer of y."""
     x, y = _checked(x, y, device)
     if x.shape[0] != y.shape[0]:
-        raise ValueError(f"same-layer similarity needs models of one depth: {x.shape[0]} vs {y.shape[0]} layers")
+        raise InputError(f"same-layer similarity needs models of one depth: {x.shape[0]} vs {y.shape[0]} layers")
     if standardize:
         x, y = standardized(x), standardized(y)
     check_method(method)
@@ -95,7 +96,7 @@ def same_layer(x, y, method: str = "cosine", standardize: bool = False, device: 
 def sample_tokens(n_words: int, n_tokens: int, seed: int) -> np.ndarray:
     """A sorted random sample of ``n_tokens`` word indices (all when there are fewer)."""
     if n_tokens < 4:
-        raise ValueError(f"n_tokens must be at least 4, got {n_tokens}")
+        raise InputError(f"n_tokens must be at least 4, got {n_tokens}")
     if n_words <= n_tokens:
         return np.arange(n_words)
     return np.sort(np.random.default_rng(seed).choice(n_words, size=n_tokens, replace=False))

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import torch
 
+from lib.errors import InputError
+
 METHODS = ("cosine", "correlation", "euclidean")
 COMPARISONS = ("pearson", "spearman")
 
 
 def check_method(method: str, compare: str = "pearson") -> None:
     if method not in METHODS:
-        raise ValueError(f"unknown RDM method {method!r}; valid: {', '.join(METHODS)}")
+        raise InputError(f"unknown RDM method {method!r}; valid: {', '.join(METHODS)}")
     if compare not in COMPARISONS:
-        raise ValueError(f"unknown RDM comparison {compare!r}; valid: {', '.join(COMPARISONS)}")
+        raise InputError(f"unknown RDM comparison {compare!r}; valid: {', '.join(COMPARISONS)}")
 
 
 def prepare(x: torch.Tensor, method: str) -> torch.Tensor:

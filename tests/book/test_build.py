@@ -40,6 +40,6 @@ def test_unknown_and_mistyped_parameters_fail_before_running():
 
 
 def test_a_failing_chapter_names_its_executed_notebook(mirror, tmp_path):
-    with pytest.raises(ChapterError, match=r"01_layers.ipynb failed in cell .*ValueError.*unknown model 'nonsense'"):
+    with pytest.raises(ChapterError, match=r"01_layers.ipynb failed in cell .*InputError.*unknown model 'nonsense'"):
         run_chapter(CHAPTER, tmp_path, "smoke", {"model": "nonsense"})
     assert not (tmp_path / "01_layers.sha256").exists()  # a failed run is never reused

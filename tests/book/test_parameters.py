@@ -1,8 +1,11 @@
 """Profiles and the strict parameter check."""
+import re
+
 import pytest
 import torch
 
-from lib.book.parameters import check_parameters, load_profile, parameter_types, profile_file, profile_names
+from lib.book.parameters import (check_parameters, load_profile, parameter_types, profile_file, profile_names,
+                                 seed_everything)
 
 
 def test_every_profile_has_the_schema_keys_and_types():
@@ -31,11 +34,43 @@ def test_wrong_types_are_errors(name, value):
         check_parameters(**{name: value})
 
 
-def test_same_seed_same_numbers():
-    check_parameters(seed=7)
+@pytest.mark.parametrize("name, value, message", [
+    ("n_sentences", -5, "an integer >= 1"), ("probe_train_sentences", -1, "an integer >= 0"),
+    ("n_train", {"nli": -1}, "a mapping from tasks to an integer >= 0; nli: -1"),
+    ("n_train", {"pos": 5}, "'pos' is no task"), ("train_batch_size", 0, "an integer >= 1"),
+    ("seeds", ["a"], "elements are each an integer >= 0; 'a' is not"), ("seeds", [], "a non-empty list"),
+    ("seeds", [0, 0], "without repeats"), ("tasks", ["nli", "pos"], "one of nli, sentiment, parsing, qa"),
+    ("learning_rate", 0, "a number > 0"), ("pooling", "max", "one of first, mean"),
+    ("device", "tpu", "auto, cpu, cuda"), ("rdm_method", "cosin", "one of cosine"),
+    ("shift_domains", {"nli": ["snli", "mars"]}, "'mars' is not"), ("probe_tasks", ["upos", "ner"], "'ner' is not"),
+    ("ablation_batch_size", {"nli": 0}, "nli: 0"), ("data_dir", "/no/such/folder", "an existing folder"),
+    ("max_length", {"nli": 2}, "an integer >= 8"), ("model", " ", "a non-empty name"),
+])
+def test_values_out_of_range_are_refused_with_what_is_valid(name, value, message):
+    with pytest.raises(ValueError, match=f"parameter '{name}' must be .*{re.escape(message)}"):
+        check_parameters(**{name: value})
+
+
+def test_checking_seeds_nothing_and_seeding_is_its_own_call():
+    torch.manual_seed(3)
+    expected = torch.rand(3)
+    torch.manual_seed(3)
+    check_parameters(seed=7)  # no side effect: neither the generators nor torch's kernel choice change
+    assert torch.equal(torch.rand(3), expected) and not torch.are_deterministic_algorithms_enabled()
+    seed_everything(7)
     first = torch.rand(3)
-    check_parameters(seed=7)
-    assert torch.equal(first, torch.rand(3))
+    seed_everything(7)
+    assert torch.equal(first, torch.rand(3)) and not torch.are_deterministic_algorithms_enabled()
+
+
+def test_deterministic_kernels_only_inside_the_block_on_a_gpu():
+    from lib.encoders.runtime import deterministic_kernels
+
+    with deterministic_kernels("cuda"):  # asked for and restored whether or not a GPU is here
+        assert torch.are_deterministic_algorithms_enabled()
+    assert not torch.are_deterministic_algorithms_enabled()
+    with deterministic_kernels("cpu"):
+        assert not torch.are_deterministic_algorithms_enabled()
 
 
 def test_each_profile_sets_its_fine_tuning_stage():

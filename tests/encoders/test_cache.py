@@ -79,7 +79,7 @@ def test_model_identity_is_content(tiny_bert_dir, tiny_copy):
     (tiny_copy / "tokenizer.json").write_text(json.dumps(tokenizer))
     assert model_identity(str(tiny_copy)) != model_identity(str(tiny_bert_dir))  # the tokenizer is content too
     (tiny_copy / "model.safetensors").unlink()
-    with pytest.raises(ValueError, match="has no model.safetensors"):
+    with pytest.raises(OSError, match="holds no weights: the book loads model.safetensors only"):
         model_identity(str(tiny_copy))
 
 

@@ -68,6 +68,59 @@ def test_prefix_states_match_the_model_and_only_go_up(mirror, smoke_finetuning, 
         states.advance(2)
 
 
+def test_evaluation_leaves_the_model_in_its_mode_and_stored_states_never_carry_dropout(mirror, smoke_finetuning,
+                                                                                         ablation, minilm):
+    """What restoring relies on: scoring a model does not switch its encoder to training mode, and a
+    PrefixStates whose encoder was switched anyway still advances without dropout."""
+    config = ablation.config(smoke_finetuning, "nli", 0, 0)
+    model = build_model(config, 3, start_runtime("cpu")).eval()
+    _, (train, _, test) = prepare(config, model.tokenizer, str(mirror))
+    states = PrefixStates(model.encoder, (train[:9],), model.tokenizer.pad_token_id)
+    evaluate(model, test[:16], "nli", model.tokenizer.pad_token_id)
+    assert not model.training and not model.encoder.training  # 76c6f28 left it in training mode
+    model.train()
+    evaluate(model, test[:16], "nli", model.tokenizer.pad_token_id)
+    assert model.training  # and a training loop goes on training
+    states.advance(4)  # the encoder is in training mode now: the states must still be computed in eval mode
+    ids = torch.tensor([train[5]["input_ids"]])
+    with torch.no_grad():
+        hidden = model.encoder.eval()(input_ids=ids, token_type_ids=torch.tensor([train[5]["token_type_ids"]]),
+                                      output_hidden_states=True).hidden_states[4][0]
+    assert torch.allclose(states.states[0][5], hidden, atol=1e-5)
+
+
+def test_restoring_is_the_same_whatever_the_random_state(mirror, smoke_finetuning, ablation, tmp_path, monkeypatch):
+    """Restoring has no dropout in it: two cold runs under different random states agree, down to
+    the hidden states it scores (which dropout would change even where a prediction does not flip)."""
+    import importlib
+
+    module = importlib.import_module("lib.experiments.restoring")
+
+    seen: list[list[torch.Tensor]] = []
+
+    class Recording(PrefixStates):
+        def advance(self, layer):
+            super().advance(layer)
+            seen[-1].append(torch.cat(self.states[0]))
+            # the same states computed afresh with the encoder in eval mode, in the same batches
+            fresh = PrefixStates(self.encoder.eval(), self.splits, self.pad_id, self.device, self.autocast)
+            assert torch.equal(torch.cat(fresh.advance(layer).states[0]), seen[-1][-1]), f"layer {layer}"
+            return self
+
+    monkeypatch.setattr(module, "PrefixStates", Recording)
+    manifest, tables = None, []
+    for run, seed in enumerate((1, 2)):
+        monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "models"))
+        manifest = manifest or get_or_train(smoke_finetuning.config("nli", 0), data_dir=str(mirror), device="cpu",
+                                            progress=False)
+        monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / f"restoring-{run}"))
+        torch.manual_seed(seed)
+        seen.append([])
+        tables.append(restoring(manifest, "minilm", 64, data_dir=str(mirror), device="cpu", progress=False))
+    assert tables[0].equals(tables[1])
+    assert len(seen[0]) == len(seen[1]) > 0 and all(torch.equal(a, b) for a, b in zip(*seen))
+
+
 @pytest.mark.parametrize("grid, message", [([0, 7], r"\[7\] are outside 0..6"), ([], "grid is empty"),
                                            ([-1], "outside 0..6"), ([True], "outside 0..6")])
 def test_bad_grids(grid, message):

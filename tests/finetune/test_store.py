@@ -73,17 +73,36 @@ def test_the_key_follows_what_changes_the_result(cache, tiny_bert_dir, tmp_path,
     assert key("finetune", base.identity(runtime)) != first
 
 
-def test_a_hub_export_is_known_by_its_content(tiny_bert_dir, tmp_path):
+def test_each_hub_split_is_its_own_file_known_by_its_content(tiny_bert_dir, tmp_path):
     from lib.encoders.runtime import start_runtime
 
     runtime = start_runtime("cpu", "fp32", distributed=False)
-    export = tmp_path / "squad.jsonl"
-    export.write_text('{"id": "1"}\n')
+    train, validation = tmp_path / "train.jsonl", tmp_path / "validation.jsonl"
+    train.write_text('{"id": "1"}\n')
+    validation.write_text('{"id": "2"}\n')
+    files = {"train": str(train), "validation": str(validation)}
     config = FinetuneConfig(task="qa", model=str(tiny_bert_dir))
-    first = key("finetune", config.identity(runtime, hub_path=str(export)))
-    export.write_text('{"id": "2"}\n')
-    assert key("finetune", config.identity(runtime, hub_path=str(export))) != first
+    first = key("finetune", config.identity(runtime, files))
+    validation.write_text('{"id": "3"}\n')  # only the test split changed
+    assert key("finetune", config.identity(runtime, files)) != first
     assert config.identity(runtime)["data"] == {"hub": "rajpurkar/squad"}
+    with pytest.raises(ValueError, match="one file for each split train, validation"):
+        config.identity(runtime, {"train": str(train)})  # one file may no longer serve every split
+    with pytest.raises(ValueError, match="is not a file"):
+        config.identity(runtime, {"train": str(train), "validation": str(tmp_path / "nowhere.jsonl")})
+
+
+def test_the_number_of_processes_is_in_the_key_and_too_few_batches_are_refused(mirror, cache, tiny_bert_dir):
+    from lib.encoders.runtime import Runtime
+    from lib.finetune.loop import train
+
+    config = FinetuneConfig(task="sentiment", model=str(tiny_bert_dir), n_train=16, n_dev=8, n_test=8, batch_size=16)
+    one, two = Runtime("cpu", "fp32", "eager"), Runtime("cpu", "fp32", "eager", rank=0, world=2)
+    assert key("finetune", config.identity(one)) != key("finetune", config.identity(two))
+    folder = cache / "finetune" / key("finetune", config.identity(two))
+    with pytest.raises(ValueError, match=r"16 training examples make fewer batches of 16 than processes \(2\)"):
+        train(config, folder, config.identity(two), two, None, False, 200)  # 1 batch, 2 processes: 0 steps each
+    assert not (cache / "finetune").exists() or not any((cache / "finetune").iterdir())
 
 
 def test_a_tampered_checkpoint_is_refused(mirror, cache, tiny_bert_dir):
@@ -116,7 +135,11 @@ def test_freezing_keeps_the_bottom_layers(mirror, cache, tiny_bert_dir):
     (dict(freeze_below=3), "freeze_below=3 is outside 0..2"),
     (dict(freeze_below=-1), "outside 0..2"),
     (dict(precision="fp16"), "unknown precision 'fp16'; valid: auto, fp32, bf16"),
-    (dict(epochs=0), "epochs must be >= 1"),
+    (dict(epochs=0), "epochs must be an integer >= 1"),
+    (dict(n_train=-1), "n_train must be an integer >= 0"),
+    (dict(batch_size=0), "batch_size must be an integer >= 1"),
+    (dict(learning_rate=0.0), "learning_rate must be a number > 0"),
+    (dict(dataset="mnlii"), "unknown dataset 'mnlii'"),
 ])
 def test_bad_configs_fail_before_training(cache, tiny_bert_dir, change, message):
     with pytest.raises(ValueError, match=message):
@@ -132,9 +155,12 @@ def test_qa_end_to_end_on_a_squad_file(cache, tiny_bert_dir, tmp_path):
                                                      ("How many prizes?", "two")] * 6)]
     path = tmp_path / "squad.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    held_out = tmp_path / "squad-validation.jsonl"
+    held_out.write_text("".join(json.dumps(r) + "\n" for r in rows[:6]))
     run = get_or_train(FinetuneConfig(task="qa", model=str(tiny_bert_dir), n_train=0, n_dev=0, n_test=0,
-                                      batch_size=8, max_length=64), progress=False, hub_path=str(path))
-    assert set(run["metrics"]) == {"f1", "exact_match"} and run["sizes"]["train"] == 18
+                                      batch_size=8, max_length=64), progress=False,
+                       hub_files={"train": str(path), "validation": str(held_out)})
+    assert set(run["metrics"]) == {"f1", "exact_match"} and run["sizes"] == {"train": 18, "dev": 6, "test": 6}
 
 
 def _cli(args, cache_dir, **kwargs):
@@ -174,7 +200,8 @@ def test_kill_9_then_resume_ends_like_an_uninterrupted_run(mirror, tmp_path):
     assert progress is not None, "the run ended before it could be killed mid-way"
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    assert _partial_step(tmp_path / "killed") < 20  # 640 / 32 steps: killed mid-way
+    killed_at = _partial_step(tmp_path / "killed")
+    assert progress <= killed_at < 20  # 640 / 32 steps: killed mid-way
 
     resumed = _cli(RESUME_ARGS, tmp_path / "killed")
     out, err = resumed.communicate(timeout=600)
@@ -184,7 +211,36 @@ def test_kill_9_then_resume_ends_like_an_uninterrupted_run(mirror, tmp_path):
     manifests = [json.loads((Path(r["checkpoint"]) / "manifest.json").read_text()) for r in (expected, result)]
     assert manifests[0]["weights_sha256"] == manifests[1]["weights_sha256"]
     assert manifests[0]["history"] == manifests[1]["history"]
+    # it went on from its checkpoint: a restart from step 0 would give the same weights (every step is seeded)
+    assert manifests[1]["resumed_from"] == [killed_at] and manifests[0]["resumed_from"] == []
     assert not list((tmp_path / "killed").rglob("*.partial"))
+
+
+def test_two_runs_of_one_config_take_turns_and_one_trains(mirror, tmp_path, tiny_bert_dir):
+    """Both processes succeed; the second waits on the store key's lock and finds the first one's model."""
+    script = f"""
+import json, sys
+import lib.finetune.store as store
+from lib.finetune.config import FinetuneConfig
+real = store.train
+def train(*args, **kwargs):
+    with open(sys.argv[1], "a") as log:
+        log.write("trained\\n")
+    return real(*args, **kwargs)
+store.train = train
+config = FinetuneConfig(task="sentiment", model={str(tiny_bert_dir)!r}, n_train=320, n_dev=16, n_test=16,
+                        batch_size=16)
+print(json.dumps(store.get_or_train(config, device="cpu", progress=False)["weights_sha256"]))
+"""
+    env = {**os.environ, "BOOK_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    log = tmp_path / "trained.log"
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(log)], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outputs = [run.communicate(timeout=600) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert outputs[0][0] == outputs[1][0]  # one model
+    assert log.read_text().count("trained") == 1
+    assert len(list((tmp_path / "cache").rglob("manifest.json"))) == 1 and not list(tmp_path.rglob("*.partial"))
 
 
 def test_cli_summary_and_its_errors(mirror, tmp_path):
@@ -197,7 +253,7 @@ def test_cli_summary_and_its_errors(mirror, tmp_path):
     assert json.loads(again.communicate(timeout=600)[0].strip().splitlines()[-1]) == summary
     bad = _cli(["--task", "nli", "--profile", "smoke", "--freeze-below", "9"], tmp_path)
     out, err = bad.communicate(timeout=600)
-    assert bad.returncode == 2 and "freeze_below=9 is outside 0..6" in err
+    assert bad.returncode == 2 and "freeze_below=9 is outside 0..6" in err and len(err.strip().splitlines()) == 1
 
 
 def test_two_processes_under_torchrun(mirror, tmp_path, tiny_bert_dir):
