@@ -72,6 +72,18 @@ def _storage_error(err: OSError, target: Path) -> StorageError:
 
 
 @contextlib.contextmanager
+def _storage_errors(target: Path) -> Iterator[None]:
+    """An ``OSError`` of a full disk or an unwritable folder, raised while writing ``target``, as a
+    :class:`StorageError` that says what to do; any other error as it is."""
+    try:
+        yield
+    except OSError as err:
+        if isinstance(err, StorageError) or err.errno not in _STORAGE_ERRNOS:
+            raise
+        raise _storage_error(err, target) from None
+
+
+@contextlib.contextmanager
 def locked(target: str | os.PathLike) -> Iterator[None]:
     """Hold an exclusive lock on ``target`` (a file ``<target>.lock`` beside it) while the block runs.
 
@@ -147,20 +159,17 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target)
     tmp = None
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        os.close(fd)
-        tmp = Path(name)
-        yield tmp
-        os.replace(tmp, target)
-    except OSError as err:
-        if isinstance(err, StorageError) or err.errno not in _STORAGE_ERRNOS:
-            raise
-        raise _storage_error(err, target) from None
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+    with _storage_errors(target):
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+            os.close(fd)
+            tmp = Path(name)
+            yield tmp
+            os.replace(tmp, target)
+        finally:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -168,25 +177,22 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; it replaces ``target`` only on success."""
     target = Path(target)
     tmp = None
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        yield tmp
-        # two renames, so a reader (or a kill) never finds ``target`` half-deleted
-        old = None
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}-{tmp.name[-8:]}")
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except OSError as err:
-        if isinstance(err, StorageError) or err.errno not in _STORAGE_ERRNOS:
-            raise
-        raise _storage_error(err, target) from None
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with _storage_errors(target):
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+            yield tmp
+            # two renames, so a reader (or a kill) never finds ``target`` half-deleted
+            old = None
+            if target.exists():
+                old = target.with_name(f".{target.name}.old-{os.getpid()}-{tmp.name[-8:]}")
+                os.replace(target, old)
+            os.replace(tmp, target)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def sha256_of(chunks) -> str:

@@ -2,6 +2,7 @@
 import gzip
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -25,7 +26,7 @@ def _left_behind(cache: Path) -> list[str]:
     return sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file() and p.suffix != ".lock")
 
 
-def _mirror_with(mirror: Path, folder: Path, name: str, content: bytes) -> Path:
+def _mirror_with(folder: Path, name: str, content: bytes) -> Path:
     """A mirror that holds ``content`` as file ``name`` (and nothing else)."""
     (folder / name).parent.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(content)
@@ -99,9 +100,9 @@ def test_bad_input_matrix(case, mirror, tiny_bert_dir, tmp_path, monkeypatch, ca
         monkeypatch.setenv("BOOK_DATA_DIR", str(tmp_path / "empty"))
     elif setup == "other-release":
         content = gzip.compress(b"# sent_id = x\n1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n\n")
-        monkeypatch.setenv("BOOK_DATA_DIR", str(_mirror_with(mirror, tmp_path / "m", EWT_TRAIN, content)))
+        monkeypatch.setenv("BOOK_DATA_DIR", str(_mirror_with(tmp_path / "m", EWT_TRAIN, content)))
     elif setup == "broken-gzip":
-        monkeypatch.setenv("BOOK_DATA_DIR", str(_mirror_with(mirror, tmp_path / "m", EWT_TRAIN,
+        monkeypatch.setenv("BOOK_DATA_DIR", str(_mirror_with(tmp_path / "m", EWT_TRAIN,
                                                              _broken_deflate(mirror))))
     elif setup == "pickle-model":
         folder = tmp_path / "pickled"
@@ -122,7 +123,7 @@ def test_bad_input_matrix(case, mirror, tiny_bert_dir, tmp_path, monkeypatch, ca
     assert status == 2, err
     message = [line for line in err.splitlines() if line.strip()]
     assert message and len(message[-1]) > 20 and ("usage:" in err or len(message) == 1), err
-    assert __import__("re").search(pattern, message[-1]), message[-1]
+    assert re.search(pattern, message[-1]), message[-1]
     assert _left_behind(cache) == []
 
 

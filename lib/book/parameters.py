@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import yaml
 
-from lib.finetune.config import NLI_DATASETS, Finetuning
+from lib.finetune.config import NLI_DATASETS, Finetuning, is_int, is_number
 from lib.finetune.tasks import TASKS
 from lib.errors import InputError
 
@@ -47,19 +47,15 @@ def parameter_types() -> dict[str, type]:
     return {key: type(value) for key, value in load_profile(SCHEMA_PROFILE).items()}
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _count(low: int):
     """An integer >= ``low``."""
     def check(value):
-        return None if _is_int(value) and value >= low else f"an integer >= {low}"
+        return None if is_int(value) and value >= low else f"an integer >= {low}"
     return check
 
 
 def _positive(value):
-    return None if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else "a number > 0"
+    return None if is_number(value) and value > 0 else "a number > 0"
 
 
 def _choice(*valid):

@@ -18,11 +18,13 @@ PRECISIONS = ("auto", "fp32", "bf16")
 NLI_DATASETS = ("snli", "mnli")
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
+    """An ``int`` that is not a ``bool``."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
+    """An ``int`` or ``float`` that is not a ``bool``."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -62,17 +64,17 @@ class FinetuneConfig:
         if self.precision not in PRECISIONS:
             raise InputError(f"unknown precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
         for name in ("epochs", "batch_size", "max_length"):
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
+            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
                 raise InputError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
         for name in ("seed", "n_train", "n_dev", "n_test"):
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 0:
+            if not is_int(getattr(self, name)) or getattr(self, name) < 0:
                 raise InputError(f"{name} must be an integer >= 0 (0: the whole split), got {getattr(self, name)!r}")
         for name in ("learning_rate", "head_learning_rate"):
-            if not _is_number(getattr(self, name)) or not getattr(self, name) > 0:
+            if not is_number(getattr(self, name)) or not getattr(self, name) > 0:
                 raise InputError(f"{name} must be a number > 0, got {getattr(self, name)!r}")
-        if not _is_number(self.warmup_ratio) or not 0 <= self.warmup_ratio < 1:
+        if not is_number(self.warmup_ratio) or not 0 <= self.warmup_ratio < 1:
             raise InputError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
-        if not _is_number(self.weight_decay) or self.weight_decay < 0:
+        if not is_number(self.weight_decay) or self.weight_decay < 0:
             raise InputError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.dataset not in NLI_DATASETS + ("",):
             raise InputError(f"unknown dataset {self.dataset!r}; valid: {', '.join(NLI_DATASETS)} (for nli)")

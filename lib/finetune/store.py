@@ -6,6 +6,7 @@ and attention kernel, the pre-trained model's content and the data's checksums.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Mapping
@@ -16,7 +17,7 @@ from lib.artifacts import artifact_path, locked
 from lib.encoders.loading import pick_device
 from lib.encoders.runtime import release_memory, start_runtime
 from lib.finetune import checkpoints
-from lib.finetune.config import FinetuneConfig, config_fields
+from lib.finetune.config import FinetuneConfig, config_fields, is_int
 from lib.finetune.heads import TaskModel
 from lib.finetune.loop import build_model, train
 from lib.errors import InputError
@@ -52,19 +53,17 @@ def get_or_train(config: FinetuneConfig, data_dir: str | None = None, device: st
     already loaded and encoded, possibly carrying the frozen prefix's hidden states
     (:mod:`lib.experiments.prefix`); it must be ``config``'s data.
     """
-    if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) or checkpoint_every < 1:
+    if not is_int(checkpoint_every) or checkpoint_every < 1:
         raise InputError(f"checkpoint_every must be an integer >= 1 (steps), got {checkpoint_every!r}")
     found = stored(config, device, hub_files)
     if found is not None:
         return found
     runtime = start_runtime(pick_device(device), config.precision)
     folder, identity = _store_folder(config, runtime, hub_files)
-    if runtime.world > 1:  # torchrun's processes train together: none may wait for another's lock
-        manifest = train(config, folder, identity, runtime, data_dir, progress, checkpoint_every, hub_files, prepared)
-    else:
-        with locked(folder):
-            manifest = _read(folder) or train(config, folder, identity, runtime, data_dir, progress,
-                                              checkpoint_every, hub_files, prepared)
+    # torchrun's processes train together: none may wait for another's lock
+    with locked(folder) if runtime.world == 1 else contextlib.nullcontext():
+        manifest = _read(folder) or train(config, folder, identity, runtime, data_dir, progress, checkpoint_every,
+                                          hub_files, prepared)
     release_memory()  # a chapter trains several models in one process
     return manifest
 
