@@ -25,8 +25,9 @@ __version__ = "0.1.0"  # part of every artifact key: a new version computes ever
 
 from lib.book import charts  # noqa: E402
 from lib.book.parameters import check_parameters, load_profile, seed_everything  # noqa: E402
+from lib.book.prose import glue  # noqa: E402
 from lib.book.provenance import describe_environment  # noqa: E402
-from lib.data import (DataError, Record, load_ewt, load_mnli, load_snli, load_squad, load_vader,  # noqa: E402
+from lib.data import (DataError, Record, load_ewt, load_gum, load_mnli, load_snli, load_squad, load_vader,  # noqa: E402
                       load_wikipedia)
 from lib.encoders import (Encoder, Reps, cached_layers, describe_layers, extract_layers, load_encoder,  # noqa: E402
                           model_shape, pick_device, relative_change, weight_change)
@@ -35,7 +36,7 @@ from lib.experiments import (DOMAINS, IN_DOMAIN, MAIN_METRIC, Ablation, DomainSh
                              shift_tables)
 from lib.finetune import (FinetuneConfig, Finetuning, get_or_train, history_table, load_finetuned,  # noqa: E402
                           metrics_table, task_layers)
-from lib.probing import probe_model, probe_sentences  # noqa: E402
+from lib.probing import describe_probe_tasks, probe_corpora, probe_model, probe_sentences  # noqa: E402
 from lib.similarity import (linear_cka, matrix_table, same_layer, sample_tokens, similarity_matrix,  # noqa: E402
                             versus_pretrained)
 
@@ -43,10 +44,10 @@ REPOSITORY = "https://github.com/what-happens-to-bert/book"
 
 __all__ = ["DOMAINS", "IN_DOMAIN", "MAIN_METRIC", "Ablation", "DataError", "DomainShift", "Encoder", "FinetuneConfig",
            "Finetuning", "REPOSITORY", "Record", "Reps", "ablation_table", "cached_layers", "charts", "check_grid",
-           "check_parameters", "describe_environment", "describe_layers", "domain_scores", "domain_sentences",
-           "extract_layers", "findings", "freezing_grid", "get_or_train", "history_table", "linear_cka",
-           "load_encoder", "load_ewt", "load_finetuned", "load_mnli", "load_profile", "load_snli", "load_squad",
+           "check_parameters", "describe_environment", "describe_layers", "describe_probe_tasks", "domain_scores", "domain_sentences",
+           "extract_layers", "findings", "freezing_grid", "get_or_train", "glue", "history_table", "linear_cka",
+           "load_encoder", "load_ewt", "load_finetuned", "load_gum", "load_mnli", "load_profile", "load_snli", "load_squad",
            "load_vader", "load_wikipedia", "matrix_table", "metrics_table", "model_shape", "pick_device",
-           "probe_model", "probe_sentences", "relative_change", "restoring", "same_layer", "sample_tokens",
+           "probe_corpora", "probe_model", "probe_sentences", "relative_change", "restoring", "same_layer", "sample_tokens",
            "seed_everything", "shift_tables", "similarity_matrix", "task_layers", "versus_pretrained",
            "weight_change"]

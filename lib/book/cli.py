@@ -158,7 +158,8 @@ def _probe(args) -> dict:
     from lib.encoders.loading import model_shape
     from lib.finetune.store import get_or_train
     from lib.finetune.tasks import TASKS
-    from lib.probing.runner import probe_model, probe_sentences
+    from lib.probing.runner import CORPUS, CORPUS_SPLITS, probe_corpora, probe_model
+    from lib.probing.targets import CONTROLLED
 
     values, finetuning = _unpack(args)
     data_dir = values["data_dir"] or None
@@ -169,18 +170,24 @@ def _probe(args) -> dict:
         config = finetuning.config(task, int(seed))  # checked before any work
     else:
         model_shape(name)  # an unknown model fails here, before any work
-    train, test = probe_sentences(values["probe_train_sentences"], values["probe_test_sentences"], data_dir)
+    corpora = probe_corpora([args.task], values["probe_train_sentences"], values["probe_test_sentences"], data_dir)
     if fine_tuned:
         model = get_or_train(config, data_dir=data_dir, device=values["device"], progress=False)
     else:
         model = name
-    layers, mix = probe_model(model, train, test, [args.task], values["seed"], values["probe_epochs"],
+    layers, mix = probe_model(model, corpora, [args.task], values["seed"], values["probe_epochs"],
                               values["structural_epochs"], values["probe_rank"], pooling=values["pooling"],
                               progress=False)
     entries = [{key: _number(value) if key != "layer" else int(value) for key, value in row.items()}
                for row in layers.reindex(columns=["layer", "score", "control", "selectivity"]).to_dict("records")]
-    return {"model": name, "task": args.task, "layers": entries,
-            "expected_layer": None if mix.empty else float(mix.expected_layer.iloc[0])}
+    summary = {"model": name, "task": args.task, "corpus": CORPUS_SPLITS[CORPUS[args.task]], "layers": entries,
+               "control": "Hewitt & Liang (2019): a random label per word type" if args.task in CONTROLLED else
+               "none defined for this task"}
+    if not mix.empty:
+        row = mix.iloc[0]
+        summary.update(expected_layer=_number(row.expected_layer), center_of_gravity=float(row.center_of_gravity),
+                       cumulative=[float(row[f"cumulative_{e['layer']}"]) for e in entries])
+    return summary
 
 
 def _finetune(args) -> dict:

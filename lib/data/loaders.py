@@ -6,12 +6,18 @@ SNLI's mirror sample lacks: it is carved from the end of the 100k train sample (
 """
 from __future__ import annotations
 
-from lib.data.records import Record, parse_conllu, parse_nli_jsonl, parse_vader, parse_wikipedia, read_lines
+import json
+
+from lib.data.records import (NLI_LABELS, Record, parse_conllu, parse_nli_jsonl, parse_tree, parse_vader,
+                              parse_wikipedia, read_lines)
 from lib.data.sources import data_path
 from lib.errors import InputError
 
 EWT_SPLITS = ("train", "dev", "test")
 EWT_GENRES = ("answers", "email", "newsgroup", "reviews", "weblog")
+GUM_SPLITS = ("dev", "test")  # the mirror has no GUM train file
+GUM_GENRES = ("academic", "bio", "conversation", "court", "essay", "fiction", "interview", "letter", "news",
+              "podcast", "speech", "textbook", "vlog", "voyage", "whow")
 SNLI_SPLITS = ("train", "dev", "test")
 SNLI_DEV_SIZE = 5_000  # the last 5,000 usable pairs of the 100k train sample
 VADER_DOMAINS = {"movies": "movieReviewSnippets", "tweets": "tweets",
@@ -22,6 +28,8 @@ def dataset_files(dataset: str) -> tuple[str, ...]:
     """The mirror files a dataset's loader reads: ``ewt``, ``snli``, ``wikipedia`` or ``vader-<domain>``."""
     if dataset == "ewt":
         return tuple(f"ud_english_ewt/en_ewt-ud-{split}.conllu.gz" for split in EWT_SPLITS)
+    if dataset == "gum":
+        return tuple(f"ud_english_gum/en_gum-ud-{split}.conllu.gz" for split in GUM_SPLITS)
     if dataset == "snli":
         return ("snli/snli_1.0_test.jsonl.gz", "snli/snli_1.0_train_first100k.jsonl.gz")
     if dataset == "wikipedia":
@@ -29,7 +37,7 @@ def dataset_files(dataset: str) -> tuple[str, ...]:
     domain = dataset.removeprefix("vader-")
     if dataset.startswith("vader-") and domain in VADER_DOMAINS:
         return (f"vader/{VADER_DOMAINS[domain]}_GroundTruth.txt.gz",)
-    valid = ["ewt", "snli", "wikipedia"] + [f"vader-{d}" for d in VADER_DOMAINS]
+    valid = ["ewt", "gum", "snli", "wikipedia"] + [f"vader-{d}" for d in VADER_DOMAINS]
     raise InputError(f"unknown dataset {dataset!r}; valid: {', '.join(valid)}")
 
 
@@ -43,6 +51,35 @@ def load_ewt(split: str, data_dir: str | None = None) -> list[Record]:
     _check("EWT split", split, EWT_SPLITS)
     path = data_path(dataset_files("ewt")[EWT_SPLITS.index(split)], data_dir)
     return parse_conllu(read_lines(path), split)
+
+
+def load_gum(split: str, data_dir: str | None = None) -> list[Record]:
+    """UD English GUM (UD 2.16) sentences with gold UPOS, trees and entity mentions with their
+    coreference chains; ``domain`` is the genre. Licence CC BY-NC-SA 4.0: non-commercial use only."""
+    _check("GUM split", split, GUM_SPLITS)
+    path = data_path(dataset_files("gum")[GUM_SPLITS.index(split)], data_dir)
+    return parse_conllu(read_lines(path), split, dataset="gum")
+
+
+def load_snli_parses(split: str, data_dir: str | None = None) -> list[Record]:
+    """SNLI's distinct premises of a split as parsed sentences: ``words`` are the leaves of the
+    Stanford parser's tree (``sentence1_parse``, silver, not gold) and ``constituents`` its phrases."""
+    _check("SNLI split", split, SNLI_SPLITS)
+    test, train = dataset_files("snli")
+    lines = read_lines(data_path(test if split == "test" else train, data_dir))
+    rows = [json.loads(line) for line in lines if line.strip()]
+    rows = [row for row in rows if row["gold_label"] in NLI_LABELS]  # the pairs load_snli keeps, in order
+    if split != "test":
+        rows = rows[-SNLI_DEV_SIZE:] if split == "dev" else rows[:-SNLI_DEV_SIZE]
+    records, seen = [], set()
+    for row in rows:
+        if row["sentence1"] in seen:
+            continue
+        seen.add(row["sentence1"])
+        words, phrases = parse_tree(row["sentence1_parse"])
+        records.append(Record(id=str(row.get("pairID", len(records))), dataset="snli", split=split, domain="captions",
+                              text=row["sentence1"], words=words, constituents=phrases))
+    return records
 
 
 def load_snli(split: str, data_dir: str | None = None) -> list[Record]:

@@ -27,6 +27,7 @@ from lib.errors import DataError
 
 MIRROR_ENV = "BOOK_DATA_DIR"
 _EWT = "https://raw.githubusercontent.com/UniversalDependencies/UD_English-EWT/r2.16/en_ewt-ud-{}.conllu"
+_GUM = "https://raw.githubusercontent.com/UniversalDependencies/UD_English-GUM/r2.16/en_gum-ud-{}.conllu"
 _SNLI = "https://nlp.stanford.edu/projects/snli/snli_1.0.zip"
 _VADER = "https://files.pythonhosted.org/packages/source/v/vaderSentiment/vaderSentiment-3.3.2.tar.gz"
 _VADER_INNER = ("vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz",)
@@ -59,6 +60,10 @@ FILES: dict[str, DataFile] = {f.name: f for f in [
              "531a54ff90d6ab12201c5a50c3e78e6ddac4de69abc4bce5d275d3cd29efe2b6", _EWT.format("dev")),
     DataFile("ud_english_ewt/en_ewt-ud-test.conllu.gz",
              "e266e515a0a7547657ed3d90d9ba46487d6bd251f27ad4269d4e8a427c8555cd", _EWT.format("test")),
+    DataFile("ud_english_gum/en_gum-ud-dev.conllu.gz",
+             "581997015a2d878ad49619032d265a9753e1b6b03d75ca18b04a00bb9ee8991d", _GUM.format("dev")),
+    DataFile("ud_english_gum/en_gum-ud-test.conllu.gz",
+             "fe95c0e744f81cdf2a307ce522604ecc05cd359c7c6d1abaa3a46c85d024f34c", _GUM.format("test")),
     DataFile("snli/snli_1.0_test.jsonl.gz",
              "05713b48f5d506dc64e28325afc561518ece5fec809306838c3916420e2412e7", _SNLI,
              ("snli_1.0/snli_1.0_test.jsonl",)),

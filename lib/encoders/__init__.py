@@ -1,16 +1,18 @@
 """Pipeline stage 2, encoders: pre-trained models, how they run, and word vectors from every layer.
 
-Loading by alias, path or hub id (and knowing a model by content), the runtime, extraction and
-its cache, the geometry of a layer, and how far fine-tuning moved the weights.
+Loading by alias, path or hub id (and knowing a model by content), the encoder families it runs
+(one adapter per family: embeddings, layers, token types, parameter names), the runtime, extraction
+and its cache, the geometry of a layer, and how far fine-tuning moved the weights.
 """
 from lib.encoders.cache import cached_layers
 from lib.encoders.extraction import Reps, extract_layers
+from lib.encoders.families import FAMILIES, family_of
 from lib.encoders.geometry import describe_layers
 from lib.encoders.layers import freeze_layers, run_layers
 from lib.encoders.loading import Encoder, load_encoder, model_identity, model_shape, pick_device
 from lib.encoders.runtime import Runtime, start_runtime
 from lib.encoders.weights import relative_change, weight_change
 
-__all__ = ["Encoder", "Reps", "Runtime", "cached_layers", "describe_layers", "extract_layers", "freeze_layers",
-           "load_encoder", "model_identity", "model_shape", "pick_device", "relative_change", "run_layers",
-           "start_runtime", "weight_change"]
+__all__ = ["Encoder", "FAMILIES", "Reps", "Runtime", "cached_layers", "describe_layers", "extract_layers",
+           "family_of", "freeze_layers", "load_encoder", "model_identity", "model_shape", "pick_device",
+           "relative_change", "run_layers", "start_runtime", "weight_change"]

@@ -1,12 +1,15 @@
 """Word-level vectors from every layer of an encoder.
 
 A word's vector at layer l is its first subword's hidden state (``pooling="first"``) or the mean
-of its subwords' states (``pooling="mean"``); layer 0 is the embedding output. Sentences are
+of its subwords' states (``pooling="mean"``); ``pooling="subwords"`` keeps every subword's state
+(one row per subword, ``position`` its word: the edge probes pool a span over all of them).
+Layer 0 is the embedding output. Sentences are
 sorted by length and batched with dynamic padding, so padding costs little; the result comes
 back in the input order, as if each sentence had been run alone.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -14,15 +17,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from lib.encoders.families import family_of
 from lib.encoders.loading import Encoder
 from lib.errors import InputError
 
-POOLINGS = ("first", "mean")
+POOLINGS = ("first", "mean", "subwords")
 
 
 @dataclass
 class Reps:
-    """``vectors`` (layers, words, hidden) float32; ``sentence`` and ``position`` (words,) int."""
+    """``vectors`` (layers, rows, hidden) float32; ``sentence`` and ``position`` (rows,) int: a row is a
+    word, or a subword of word ``position`` (``pooling="subwords"``)."""
 
     vectors: np.ndarray
     sentence: np.ndarray
@@ -34,17 +39,35 @@ class Reps:
         return self.vectors.shape[1]
 
 
+def _spaced_words(tok) -> bool:
+    """Whether ``tok`` is byte-level BPE without ``add_prefix_space`` (RoBERTa's, ModernBERT's): it reads
+    a word's start from the space before it, which pre-split words do not carry."""
+    pre = tok.backend_tokenizer.pre_tokenizer
+    state = json.loads(pre.__getstate__()) if pre is not None else {}
+    return any(part.get("type") == "ByteLevel" and not part.get("add_prefix_space")
+               for part in state.get("pretokenizers", [state]))
+
+
 def tokenize_words(tok, words: Sequence[str]) -> tuple[list[int], list[int | None]]:
-    """Subword ids (with [CLS] and [SEP]) and each subword's word index; a word with no subword
-    becomes [UNK]."""
-    enc = tok(list(words), is_split_into_words=True, add_special_tokens=True, truncation=False)
-    word_ids = enc.word_ids()
-    if len({w for w in word_ids if w is not None}) < len(words):
-        seen = {w for w in word_ids if w is not None}
-        fixed = [w if i in seen else tok.unk_token for i, w in enumerate(words)]
-        enc = tok(fixed, is_split_into_words=True, add_special_tokens=True, truncation=False)
-        word_ids = enc.word_ids()
-    return enc["input_ids"], word_ids
+    """Subword ids (with the model's special tokens, such as [CLS] and [SEP]) and each subword's word
+    index; a word with no subword becomes [UNK].
+
+    Each word is tokenized as inside running text: a byte-level BPE tokenizer is given the space
+    before every word (what ``add_prefix_space=True`` does), else it would tokenize each word as the
+    start of a text.
+    """
+    spaced = _spaced_words(tok)
+
+    def encode(items: Sequence[str]):
+        enc = tok([" " + w for w in items] if spaced else list(items), is_split_into_words=True,
+                  add_special_tokens=True, truncation=False)
+        return enc["input_ids"], enc.word_ids()
+
+    ids, word_ids = encode(words)
+    seen = {w for w in word_ids if w is not None}
+    if len(seen) < len(words):
+        ids, word_ids = encode([w if i in seen else tok.unk_token for i, w in enumerate(words)])
+    return ids, word_ids
 
 
 def _check_inputs(encoder: Encoder, sentences, pooling: str, layers) -> tuple[int, ...]:
@@ -70,14 +93,14 @@ def extract_layers(encoder: Encoder, sentences: Sequence[Sequence[str]], pooling
     """Embed pre-tokenised sentences; returns :class:`Reps` with words in input order."""
     layers = _check_inputs(encoder, sentences, pooling, layers)
     encoded = [tokenize_words(encoder.tokenizer, words) for words in sentences]
-    limit = encoder.model.config.max_position_embeddings
+    limit = family_of(encoder.model).max_tokens
     too_long = [i for i, (ids, _) in enumerate(encoded) if len(ids) > limit]
     if too_long:
         raise InputError(f"sentences {too_long[:5]} have more than {limit} subwords, the model's limit: "
                          "split or drop them")
     device = encoder.model.device
     order = np.argsort([len(ids) for ids, _ in encoded], kind="stable")
-    per_sentence: list[np.ndarray | None] = [None] * len(sentences)
+    per_sentence: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(sentences)
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     for batch in tqdm(batches, desc=f"embedding ({encoder.name})", disable=not progress, leave=False):
         padded = encoder.tokenizer.pad({"input_ids": [encoded[i][0] for i in batch]}, return_tensors="pt")
@@ -86,17 +109,20 @@ def extract_layers(encoder: Encoder, sentences: Sequence[Sequence[str]], pooling
         hidden = torch.stack([out.hidden_states[layer] for layer in layers])  # (layers, batch, tokens, hidden)
         for row, i in enumerate(batch):
             per_sentence[i] = _pool(hidden[:, row], encoded[i][1], len(sentences[i]), pooling)
-    vectors = np.concatenate(per_sentence, axis=1)
-    sentence = np.repeat(np.arange(len(sentences)), [len(s) for s in sentences])
-    position = np.concatenate([np.arange(len(s)) for s in sentences])
+    vectors = np.concatenate([v for v, _ in per_sentence], axis=1)
+    sentence = np.repeat(np.arange(len(sentences)), [len(p) for _, p in per_sentence])
+    position = np.concatenate([p for _, p in per_sentence])
     return Reps(vectors=vectors, sentence=sentence, position=position, layers=layers)
 
 
-def _pool(hidden: torch.Tensor, word_ids: list[int | None], n_words: int, pooling: str) -> np.ndarray:
-    """(layers, tokens, hidden) subword states -> (layers, n_words, hidden) word vectors."""
+def _pool(hidden: torch.Tensor, word_ids: list[int | None], n_words: int,
+          pooling: str) -> tuple[np.ndarray, np.ndarray]:
+    """(layers, tokens, hidden) subword states -> (layers, rows, hidden) vectors and each row's word."""
     tokens = [t for t, w in enumerate(word_ids) if w is not None]
     words = torch.tensor([word_ids[t] for t in tokens], device=hidden.device)
     states = hidden[:, tokens]  # (layers, subwords, hidden); padding is never selected
+    if pooling == "subwords":
+        return states.float().cpu().numpy(), words.cpu().numpy()
     if pooling == "first":
         first = torch.full((n_words,), len(tokens), dtype=torch.long, device=hidden.device)
         first.scatter_reduce_(0, words, torch.arange(len(tokens), device=hidden.device), reduce="amin")
@@ -105,4 +131,27 @@ def _pool(hidden: torch.Tensor, word_ids: list[int | None], n_words: int, poolin
         sums = torch.zeros(hidden.shape[0], n_words, hidden.shape[2], dtype=hidden.dtype, device=hidden.device)
         sums.index_add_(1, words, states)
         pooled = sums / torch.bincount(words, minlength=n_words).clamp(min=1)[None, :, None].to(hidden.dtype)
-    return pooled.float().cpu().numpy()
+    return pooled.float().cpu().numpy(), np.arange(n_words)
+
+
+def word_starts(reps: Reps) -> np.ndarray:
+    """The row of each word's first vector, in order, and one past the last row: word ``g`` (counted
+    over all sentences) has rows ``starts[g]:starts[g + 1]``."""
+    new_word = np.r_[True, (np.diff(reps.sentence) != 0) | (np.diff(reps.position) != 0)]
+    return np.r_[np.flatnonzero(new_word), len(reps.sentence)]
+
+
+def to_words(reps: Reps, pooling: str) -> Reps:
+    """Word vectors (``first`` or ``mean`` pooling) from subword rows (``pooling="subwords"``); the
+    same numbers :func:`extract_layers` gives with that pooling. Word rows pass through unchanged."""
+    starts = word_starts(reps)
+    if len(starts) - 1 == len(reps.sentence):
+        return reps
+    if pooling == "first":
+        vectors = reps.vectors[:, starts[:-1]]
+    elif pooling == "mean":
+        vectors = np.add.reduceat(reps.vectors, starts[:-1], axis=1) / np.diff(starts)[None, :, None]
+    else:
+        raise InputError(f"words are pooled 'first' or 'mean', not {pooling!r}")
+    return Reps(vectors=vectors.astype(np.float32), sentence=reps.sentence[starts[:-1]],
+                position=reps.position[starts[:-1]], layers=reps.layers)

@@ -1,23 +1,20 @@
-"""The layers of a BERT-style encoder: which are frozen, and running a stretch of them.
+"""The layers of an encoder: which are frozen, and running a stretch of them.
 
 A boundary ``k`` (0..n_layers) splits an encoder in two: the embeddings and transformer layers
-1..k, and everything above.
+1..k, and everything above. What belongs where depends on the model's family
+(:mod:`lib.encoders.families`).
 """
 from __future__ import annotations
 
 import torch
 
-from lib.errors import InputError
+from lib.encoders.families import family_of
 
 
 def frozen_modules(model: torch.nn.Module, freeze_below: int) -> list[torch.nn.Module]:
-    """The embeddings and transformer layers 1..k of a BERT-style model (``k = freeze_below``)."""
-    if freeze_below <= 0:
-        return []
-    layers = model.encoder.layer
-    if freeze_below > len(layers):
-        raise InputError(f"freeze_below={freeze_below} is outside 0..{len(layers)}")
-    return [model.embeddings, *layers[:freeze_below]]
+    """The embeddings and transformer layers 1..k of an encoder (``k = freeze_below``), with what its
+    family keeps outside the layers for them (:meth:`lib.encoders.families.Family.bottom`)."""
+    return family_of(model).bottom(freeze_below)
 
 
 def freeze_layers(model: torch.nn.Module, freeze_below: int) -> None:
@@ -34,13 +31,5 @@ def run_layers(model: torch.nn.Module, hidden: torch.Tensor, attention_mask: tor
     The same computation as the model's own forward from that point (its attention mask, its
     attention kernel), so stored states of the lower layers can stand in for recomputing them.
     """
-    from transformers.masking_utils import create_bidirectional_mask
-
-    layers = model.encoder.layer
-    stop = len(layers) if stop is None else stop
-    if not 0 <= start <= stop <= len(layers):
-        raise InputError(f"layers {start}..{stop} are outside 0..{len(layers)}")
-    mask = create_bidirectional_mask(config=model.config, inputs_embeds=hidden, attention_mask=attention_mask)
-    for layer in layers[start:stop]:
-        hidden = layer(hidden, mask)
-    return hidden
+    family = family_of(model)
+    return family.run(hidden, attention_mask, start, len(family.layers) if stop is None else stop)

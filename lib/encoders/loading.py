@@ -6,6 +6,7 @@ Aliases: ``minilm`` (the packaged all-MiniLM-L6-v2, the embedded default: 6 laye
 ``random-init:<name>`` gives a random-init copy of any other model's shape. Weights load from
 safetensors only, and remote code is never trusted. :func:`model_identity` says what a model is
 by content (its files' SHA-256, or a hub id's resolved commit), for the keys of cached results.
+Only the encoder families of :mod:`lib.encoders.families` load; any other is refused up front.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import transformers
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from lib.artifacts import digest, file_sha256
+from lib.encoders.families import check_family
 from lib.errors import InputError, ModelError, SetupError
 
 ALIASES = {"minilm": "packaged all-MiniLM-L6-v2 (6 layers x 384)",
@@ -72,7 +74,8 @@ def resolve_model(name: str) -> str:
 
 
 def load_encoder(name: str = "minilm", device: str = "cpu", seed: int = 0, attention: str | None = None) -> Encoder:
-    """Load an encoder in eval mode on ``device``; ``seed`` only matters for ``random-init``.
+    """Load an encoder in eval mode on ``device``; ``seed`` only matters for ``random-init``. A model
+    outside the supported families (:data:`lib.encoders.families.FAMILIES`) is refused before its weights load.
 
     ``attention`` picks the attention kernel (``eager`` or ``sdpa``; ``None``: transformers' default).
     """
@@ -81,12 +84,15 @@ def load_encoder(name: str = "minilm", device: str = "cpu", seed: int = 0, atten
     if base == RANDOM_PREFIX:
         source = resolve_model(like or "minilm")
         config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+        check_family(config, name)
         torch.manual_seed(seed)
         model = AutoModel.from_config(config, trust_remote_code=False, attn_implementation=attention)
     else:
         source = resolve_model(name)
         try:
-            model = AutoModel.from_pretrained(source, use_safetensors=True, trust_remote_code=False,
+            config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+            check_family(config, name)  # before the weights load
+            model = AutoModel.from_pretrained(source, config=config, use_safetensors=True, trust_remote_code=False,
                                               attn_implementation=attention)
         except OSError as err:
             raise ModelError(f"could not load model {name!r} from {source}: {err}. Offline, use a local "
@@ -109,7 +115,8 @@ def _check_weights(folder: Path) -> None:
 
 def model_shape(name: str) -> tuple[int, int]:
     """(transformer layers, hidden size) of a model, read from its config without loading weights
-    (a local folder is checked for safetensors weights too, unless only its shape is used)."""
+    (a local folder is checked for safetensors weights too, unless only its shape is used); a model
+    outside the supported families is refused."""
     random_init = name.startswith(RANDOM_PREFIX)
     source = resolve_model(name.partition(":")[2] or "minilm" if random_init else name)
     if not random_init and Path(source).is_dir():
@@ -119,6 +126,7 @@ def model_shape(name: str) -> tuple[int, int]:
     except OSError as err:
         raise ModelError(f"could not read the configuration of model {name!r} from {source} ({str(err)[:200]}). "
                       "Offline, use a local folder or the alias 'minilm'.") from None
+    check_family(config, name)
     return config.num_hidden_layers, config.hidden_size
 
 

@@ -2,44 +2,23 @@
 
 ``relative_change = ||W_ft - W_pre||_F / ||W_pre||_F`` over all tensors of a (layer, module)
 group, where layer 0 is the embeddings and module is ``attention`` (query, key, value and output
-projections), ``feed-forward`` (the two dense layers), ``layer norm`` or ``embeddings``.
+projections), ``feed-forward`` (the two dense layers), ``layer norm``, ``embeddings`` or DeBERTa's
+``convolution``; which parameter is where depends on the model's family
+(:meth:`lib.encoders.families.Family.locate`).
 """
 from __future__ import annotations
-
-import re
 
 import pandas as pd
 import torch
 
+from lib.encoders.families import family_of
 from lib.errors import InputError
-
-MODULES = ("embeddings", "attention", "feed-forward", "layer norm")
-
-
-def locate(name: str) -> tuple[int, str] | None:
-    """(layer, module) of a parameter name of a BERT-style encoder; ``None`` for the pooler.
-
-    >>> locate("encoder.layer.3.attention.self.query.weight"), locate("embeddings.LayerNorm.bias")
-    ((4, 'attention'), (0, 'layer norm'))
-    """
-    if name.startswith("pooler"):
-        return None
-    module = "layer norm" if "LayerNorm" in name else None
-    if name.startswith("embeddings"):
-        return 0, module or "embeddings"
-    match = re.match(r"encoder\.layer\.(\d+)\.", name)
-    if match is None:
-        raise InputError(f"parameter {name!r} is not from a BERT-style encoder")
-    layer = int(match.group(1)) + 1
-    if module is None:
-        module = "attention" if ".attention." in name else "feed-forward"
-    return layer, module
 
 
 @torch.no_grad()
 def weight_change(pre: torch.nn.Module, post: torch.nn.Module) -> pd.DataFrame:
     """Tidy table (layer, module, delta_sq, norm_sq, relative_change) for two encoders of one shape."""
-    before = dict(pre.named_parameters())
+    before, locate = dict(pre.named_parameters()), family_of(post).locate
     sums: dict[tuple[int, str], list[float]] = {}
     for name, after in post.named_parameters():
         where = locate(name)

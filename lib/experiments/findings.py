@@ -21,20 +21,68 @@ PAPER = {
 }
 
 
-def forgetting(layers: pd.DataFrame) -> pd.DataFrame:
-    """Best-layer probe score before and after fine-tuning, per (task, probe).
+def forgetting_by_layer(layers: pd.DataFrame) -> pd.DataFrame:
+    """Each probe's change at every layer, fine-tuned (mean of seeds) minus pre-trained, against its
+    seed floor: ``floor = max(TOLERANCE, seed range)``; ``dropped`` / ``gained`` when the change passes it.
+    Where the probe has a control, the change of its selectivity too.
 
-    ``layers``: (model, seed, probe, layer, score), model ``pre-trained`` or a task (chapter 3).
+    ``layers``: (model, seed, probe, layer, score[, selectivity]), model ``pre-trained`` or a task
+    (chapter 3).
     """
+    values = [c for c in ("score", "selectivity") if c in layers]
+    pre = layers[layers.model == "pre-trained"].set_index(["probe", "layer"])[values]
+    rows = []
+    for (task, probe, layer), group in layers[layers.model != "pre-trained"].groupby(["model", "probe", "layer"]):
+        before = pre.loc[(probe, layer)]
+        change = float(group.score.mean() - before.score)
+        spread = float(group.score.max() - group.score.min())
+        floor = max(TOLERANCE, spread)
+        row = {"task": task, "probe": probe, "layer": int(layer), "pre_trained": float(before.score),
+               "fine_tuned": float(group.score.mean()), "change": change, "seed_range": spread, "floor": floor,
+               "dropped": change < -floor, "gained": change > floor}
+        if "selectivity" in values and not _missing(before.selectivity):
+            row["selectivity_change"] = float(group.selectivity.mean() - before.selectivity)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _layer_list(layers: list[int]) -> str:
+    """``[4, 5, 6]`` -> ``"layers 4-6"``; ``[1, 3]`` -> ``"layers 1, 3"``; ``[2]`` -> ``"layer 2"``;
+    ``[]`` -> ``"none"``."""
+    if not layers:
+        return "none"
+    if len(layers) == 1:
+        return f"layer {layers[0]}"
+    runs, start = [], layers[0]
+    for previous, layer in zip(layers, layers[1:] + [None]):
+        if layer != previous + 1:
+            runs.append(str(start) if start == previous else f"{start}-{previous}")
+            start = layer
+    return "layers " + ", ".join(runs)
+
+
+def forgetting(layers: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, probe): the change at the best layer (the most a probe can read from the model,
+    before and after) and where, layer by layer, the probe drops or gains beyond its seed floor.
+
+    ``forgot``: the best-layer score falls by more than max(TOLERANCE, seed range): the structure
+    is gone from the whole model, not moved or thinned at some layers.
+    """
+    by_layer = forgetting_by_layer(layers)
     best = layers.groupby(["model", "seed", "probe"], as_index=False).score.max()
     pre = best[best.model == "pre-trained"].set_index("probe").score
-    tuned = best[best.model != "pre-trained"]
     rows = []
-    for (task, probe), group in tuned.groupby(["model", "probe"]):
+    for (task, probe), group in best[best.model != "pre-trained"].groupby(["model", "probe"]):
         change = float(group.score.mean() - pre[probe])
         noise = float(group.score.max() - group.score.min())
-        rows.append({"task": task, "probe": probe, "pre_trained": float(pre[probe]), "fine_tuned": float(group.score.mean()),
-                     "change": change, "seed_range": noise, "forgot": change < -max(TOLERANCE, noise)})
+        per_layer = by_layer[(by_layer.task == task) & (by_layer.probe == probe)].sort_values("layer")
+        worst = per_layer.loc[per_layer.change.idxmin()]
+        rows.append({"task": task, "probe": probe, "pre_trained": float(pre[probe]),
+                     "fine_tuned": float(group.score.mean()), "change": change, "seed_range": noise,
+                     "forgot": change < -max(TOLERANCE, noise),
+                     "drops_at": _layer_list(per_layer[per_layer.dropped].layer.tolist()),
+                     "gains_at": _layer_list(per_layer[per_layer.gained].layer.tolist()),
+                     "worst_layer": int(worst.layer), "worst_change": float(worst.change)})
     return pd.DataFrame(rows)
 
 
@@ -107,14 +155,16 @@ def _share(flags: list[bool]) -> str:
 def verdicts(forgot: pd.DataFrame, depth: pd.DataFrame, freezing: pd.DataFrame, gap: pd.DataFrame) -> pd.DataFrame:
     """One row per finding: the paper's claim, the verdict, the rule and the evidence in numbers.
 
-    Rules: (1) no task loses more than max(0.02, seed range) at its best layer on any probe;
+    Rules: (1) no task loses more than max(0.02, seed range) at its best layer on any probe (the
+    evidence names the layers where a probe drops beyond its seed floor);
     (2) per task, the first third of the layers changes by at most a quarter of the largest change
     (1 - similarity) and the most changed layer is in the upper half; (3) parsing leaves the seed floor at a lower layer than every
     other task, and loses more than each of them when its bottom half is frozen (both: reproduced,
     one: partly); (4) per task, the last layer changes more in-domain than out of domain on average.
     """
     rows = [{"finding": PAPER["forgetting"], "verdict": _share([not f for f in forgot.forgot]),
-             "evidence": "; ".join(f"{r.task} {r.probe} {r.change:+.3f} (seeds {r.seed_range:.3f})"
+             "evidence": "; ".join(f"{r.task} {r.probe} {r.change:+.3f} at the best layer (seeds {r.seed_range:.3f})"
+                                   + ("" if r.drops_at == "none" else f", drops at {r.drops_at}")
                                    for r in forgot.itertuples())}]
     rows.append({"finding": PAPER["top_layers"],
                  "verdict": _share([(r.bottom_change <= MOSTLY * r.largest_change and r.most_changed_layer > r.n_layers / 2)

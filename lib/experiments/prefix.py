@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from lib.encoders.families import family_of
 from lib.encoders.layers import run_layers
 from lib.finetune.features import collate
 from lib.errors import InputError
@@ -26,7 +27,7 @@ class PrefixStates:
 
     def __init__(self, encoder: torch.nn.Module, splits: tuple[list[dict], ...], pad_id: int,
                  device: str = "cpu", autocast: bool = False, batch_size: int = 64, progress: bool = False):
-        self.encoder, self.pad_id, self.device = encoder.eval(), pad_id, device
+        self.encoder, self.family, self.pad_id, self.device = encoder.eval(), family_of(encoder), pad_id, device
         self.autocast, self.batch_size, self.progress = autocast, batch_size, progress
         self.splits, self.layer = splits, 0
         self.states = [self._run(features, None) for features in splits]
@@ -42,13 +43,13 @@ class PrefixStates:
         batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         for rows in tqdm(batches, desc=f"layers {self.layer}->{stop}", disable=not self.progress, leave=False):
             batch = collate([features[i] for i in rows], self.pad_id)
-            mask = batch["attention_mask"].to(self.device)
+            inputs = {key: value.to(self.device) for key, value in self.family.inputs(batch).items()}
             with self._autocast():
                 if states is None:
-                    hidden = self.encoder.embeddings(input_ids=batch["input_ids"].to(self.device),
-                                                     token_type_ids=batch["token_type_ids"].to(self.device))
+                    hidden = self.family.embed(**inputs)
                 else:
                     padded = torch.nn.utils.rnn.pad_sequence([states[i] for i in rows], batch_first=True)
+                    mask = inputs["attention_mask"]
                     hidden = run_layers(self.encoder, padded.to(self.device), mask, self.layer, stop)
             hidden = hidden.float().cpu()
             for row, i in enumerate(rows):

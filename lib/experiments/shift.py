@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from lib.artifacts import artifact_path, atomic_path
-from lib.data import (EWT_GENRES, VADER_DOMAINS, Record, load_ewt, load_snli, load_vader, load_wikipedia,
-                      records_digest, split_words)
+from lib.data import (EWT_GENRES, GUM_GENRES, VADER_DOMAINS, Record, load_ewt, load_gum, load_snli, load_vader,
+                      load_wikipedia, records_digest, split_words)
 from lib.encoders.loading import pick_device
 from lib.finetune.config import Finetuning
 from lib.finetune.features import encode_task
@@ -33,6 +33,7 @@ from lib.errors import InputError
 
 DOMAINS = {"snli": "SNLI test premises (image captions)",
            **{f"ewt-{genre}": f"EWT test, {genre} genre" for genre in EWT_GENRES},
+           **{f"gum-{genre}": f"GUM dev and test, {genre} genre (gold trees; CC BY-NC-SA)" for genre in GUM_GENRES},
            "wikipedia": "Wikipedia sample, split into sentences",
            **{domain: f"VADER {domain} snippets" for domain in VADER_DOMAINS}}
 IN_DOMAIN = {"nli": {"snli"}, "sentiment": {"movies"}, "parsing": {f"ewt-{g}" for g in EWT_GENRES},
@@ -57,6 +58,11 @@ def _movie_test(data_dir: str | None) -> list[Record]:
     return load_task("sentiment", 1, 1, 0, data_dir=data_dir).test
 
 
+def _gum_genre(genre: str, data_dir: str | None) -> list[Record]:
+    """GUM's dev and test sentences of one genre: never trained on by this book's models."""
+    return [r for split in ("dev", "test") for r in load_gum(split, data_dir) if r.domain == genre]
+
+
 def _held_out(records: list[Record], n: int) -> list[Record]:
     kept = [r for r in records if MIN_WORDS <= len(r.words) <= MAX_WORDS]
     order = np.random.default_rng(0).permutation(len(kept))  # data seed 0, as for the task splits
@@ -67,7 +73,7 @@ def domain_sentences(domain: str, n: int, data_dir: str | None = None) -> list[R
     """Up to ``n`` held-out sentences of ``domain`` (4 to 60 words; ``n <= 0``: all), in a fixed random order.
 
     Held out means never trained on by this book's models: SNLI and EWT test, the sentiment
-    task's test split for movies; tweets, NYT, Amazon and Wikipedia are not training data at all.
+    task's test split for movies; tweets, NYT, Amazon, GUM and Wikipedia are not training data at all.
     """
     check_domains([domain, domain])
     if domain == "snli":
@@ -79,6 +85,8 @@ def domain_sentences(domain: str, n: int, data_dir: str | None = None) -> list[R
                                       text=record.text, words=record.words))
     elif domain.startswith("ewt-"):
         records = [r for r in load_ewt("test", data_dir) if r.domain == domain[4:]]
+    elif domain.startswith("gum-"):
+        records = _gum_genre(domain[4:], data_dir)
     elif domain == "wikipedia":
         records = [Record(id=f"{p.id}-{i}", dataset="wikipedia", split="all", domain="wikipedia", text=text,
                           words=split_words(text))
@@ -180,6 +188,8 @@ def _labelled(task: str, domain: str, n: int, data_dir: str | None) -> list[Reco
         records = [r for r in records if abs(r.label) >= SENTIMENT_BAND]
     elif task == "parsing" and domain.startswith("ewt-"):
         records = [r for r in load_ewt("test", data_dir) if r.domain == domain[4:]]
+    elif task == "parsing" and domain.startswith("gum-"):
+        records = _gum_genre(domain[4:], data_dir)  # gold trees in another corpus: out of domain
     elif task == "nli" and domain == "snli":
         records = load_snli("test", data_dir)
     else:

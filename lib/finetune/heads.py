@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from lib.finetune.features import PAD_LABEL
+from lib.encoders.families import family_of
 from lib.encoders.layers import frozen_modules, run_layers
 from lib.errors import InputError
 
@@ -85,7 +86,7 @@ class SpanHead(nn.Module):
 
     def forward(self, hidden: torch.Tensor, batch: dict) -> tuple[torch.Tensor, dict]:
         start, end = self.out(hidden).float().unbind(-1)
-        outside = batch["token_type_ids"] == 0  # question and specials; position 0 stays (no answer)
+        outside = ~batch["context"]  # the question and its specials; position 0 stays (no answer)
         outside[:, 0] = False
         start, end = start.masked_fill(outside, -1e4), end.masked_fill(outside, -1e4)
         loss = None
@@ -131,6 +132,5 @@ class TaskModel(nn.Module):
         if "states" in batch:
             hidden = run_layers(self.encoder, batch["states"], batch["attention_mask"], int(batch["states_layer"]))
         else:
-            hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                                  token_type_ids=batch["token_type_ids"]).last_hidden_state
+            hidden = self.encoder(**family_of(self.encoder).inputs(batch)).last_hidden_state
         return self.head(hidden, batch)

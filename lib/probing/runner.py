@@ -1,9 +1,18 @@
-"""Probe every layer of a model: edge probes with control tasks, the structural probe, scalar mix.
+"""Probe every layer of a model: six tasks, controls, the scalar mix and Tenney's expected layer.
 
-Inputs are :class:`lib.encoders.extraction.Reps` of the probe's train and test sentences (EWT train and test
-by default) and the records they came from. Test targets whose label never occurs in the
-training targets are left out and counted (``n_unseen``); :func:`lib.probing.edge_probe.encode_labels`
-itself refuses them.
+Each task reads its own corpus (:data:`CORPUS`): EWT train / test for UPOS, dependency labels and
+the structural probe; GUM dev / test for entities and coreference; SNLI premises (train / test,
+silver parses) for constituents. The hidden states of a corpus are extracted once per model, one
+row per subword: the edge probes pool a span over all its subwords, the structural probe reads
+word vectors (``pooling``: a word's first subword or the mean of its subwords). Test targets whose
+label never occurs in training are left out and counted (``n_unseen``).
+
+Per edge task, beside the per-layer probes: cumulative scalar mixes of layers ``0..l`` for every
+``l``. Their scores give Tenney, Das & Pavlick's (2019) differential scores
+``Delta(l) = score(0..l) - score(0..l-1)`` and expected layer
+``E_delta = sum_l l Delta(l) / sum_l Delta(l)`` (a mix's score counted as the best up to it: see
+:func:`expected_layer`); the mix of all layers gives the center of gravity
+``sum_l l w_l`` of its learned weights. The mix of layer 0 alone is the layer-0 probe.
 """
 from __future__ import annotations
 
@@ -14,39 +23,92 @@ import pandas as pd
 
 from lib.artifacts import artifact_path, atomic_path
 from lib.data import Record, records_digest
-from lib.encoders.extraction import Reps
+from lib.encoders.extraction import Reps, to_words, word_starts
 from lib.finetune.layers import model_identity, model_layers
 from lib.probing.edge_probe import fit_edge_probe, score_edge_probe, span_index
 from lib.probing.structural_probe import fit_distance_probe, score_distance_probe, tree_distances
-from lib.probing.targets import EdgeTargets, control_labels, ewt_targets
+from lib.probing.targets import (CONTROLLED, EDGE_TASKS, MULTI_LABEL, SEPARATOR, EdgeTargets, control_labels,
+                                 edge_targets)
 from lib.errors import InputError
 
-PROBE_TASKS = ("upos", "deprel", "structural")
+PROBE_TASKS = ("upos", "deprel", "structural", "entities", "coreference", "constituents")
+CORPUS = {"upos": "ewt", "deprel": "ewt", "structural": "ewt", "entities": "gum", "coreference": "gum",
+          "constituents": "snli"}
+CORPUS_SPLITS = {"ewt": "EWT train / test", "gum": "GUM dev / test",
+                 "snli": "SNLI train / test premises (silver parses)"}
 
 
-def _offsets(reps: Reps) -> np.ndarray:
-    counts = np.bincount(reps.sentence)
-    return np.concatenate([[0], np.cumsum(counts)[:-1]])
+TARGETS = {"upos": "a word -> its part of speech (UPOS)",
+           "deprel": "a word and its head -> their dependency relation",
+           "structural": "every pair of words -> their distance in the dependency tree",
+           "entities": "an entity mention -> its type (person, place, event, ...)",
+           "coreference": "two mentions in one sentence -> the same entity or not",
+           "constituents": "a phrase -> its label (NP, VP, PP, ...)"}
+
+
+def describe_probe_tasks(tasks) -> pd.DataFrame:
+    """What each probe task reads and predicts, its sentences, score and control: the table a
+    chapter shows its readers."""
+    _check_tasks(tasks)
+    return pd.DataFrame([{"task": task, "target -> label": TARGETS[task], "sentences": CORPUS_SPLITS[CORPUS[task]],
+                          "score": "UUAS" if task == "structural" else "micro-F1",
+                          "control": "Hewitt & Liang" if task in CONTROLLED else "none defined"} for task in tasks])
+
+
+def _check_tasks(tasks) -> None:
+    for task in tasks:
+        if task not in PROBE_TASKS:
+            raise InputError(f"unknown probe task {task!r}; valid: {', '.join(PROBE_TASKS)}")
 
 
 def _spans(targets: EdgeTargets, reps: Reps):
-    offsets = _offsets(reps)
+    starts = word_starts(reps)
     names = ["span1"] + (["span2"] if targets.span2 is not None else [])
-    return [span_index(targets, offsets, name) for name in names]
+    return [span_index(targets, starts, name) for name in names]
 
 
-def _seen(targets: EdgeTargets, label_set: tuple[str, ...]) -> EdgeTargets:
-    keep = np.isin(targets.labels, label_set)
+def _label_set(targets: EdgeTargets, multi_label: bool) -> tuple[str, ...]:
+    labels = targets.labels.tolist()
+    return tuple(sorted({a for label in labels for a in label.split(SEPARATOR)} if multi_label else set(labels)))
+
+
+def _seen(targets: EdgeTargets, label_set: tuple[str, ...], multi_label: bool) -> EdgeTargets:
+    known = set(label_set)
+    keep = np.array([set(label.split(SEPARATOR) if multi_label else [label]) <= known for label in targets.labels.tolist()],
+                    dtype=bool)
     return EdgeTargets(targets.words, targets.sentence[keep], targets.span1[keep],
                        None if targets.span2 is None else targets.span2[keep], targets.labels[keep])
 
 
-def probe_sentences(n_train: int, n_test: int, data_dir: str | None = None) -> tuple[list[Record], list[Record]]:
-    """The probes' sentences: the first ``n_train`` of EWT train and ``n_test`` of EWT test (0: all)."""
-    from lib.data import load_ewt
+def _spread(records: list[Record], n: int) -> list[Record]:
+    """``n`` records evenly spaced through ``records`` (0 or more than there are: all)."""
+    if not n or n >= len(records):
+        return records
+    return [records[i] for i in np.linspace(0, len(records), n, endpoint=False).astype(int)]
 
-    train, test = load_ewt("train", data_dir), load_ewt("test", data_dir)
-    return train[:n_train or None], test[:n_test or None]
+
+def probe_sentences(n_train: int, n_test: int, data_dir: str | None = None,
+                    corpus: str = "ewt") -> tuple[list[Record], list[Record]]:
+    """A corpus's probing sentences (0: all): ``ewt``, the first ``n_train`` of EWT train and
+    ``n_test`` of EWT test; ``gum``, sentences evenly spaced through GUM dev and GUM test (every
+    genre, our choice); ``snli``, the first distinct premises of SNLI train and test."""
+    from lib.data import load_ewt, load_gum, load_snli_parses
+
+    if corpus == "ewt":
+        train, test = load_ewt("train", data_dir), load_ewt("test", data_dir)
+        return train[:n_train or None], test[:n_test or None]
+    if corpus == "gum":
+        return _spread(load_gum("dev", data_dir), n_train), _spread(load_gum("test", data_dir), n_test)
+    if corpus == "snli":
+        return load_snli_parses("train", data_dir)[:n_train or None], load_snli_parses("test", data_dir)[:n_test or None]
+    raise InputError(f"unknown probing corpus {corpus!r}; valid: {', '.join(CORPUS_SPLITS)}")
+
+
+def probe_corpora(tasks, n_train: int, n_test: int, data_dir: str | None = None) -> dict:
+    """``{corpus: (train records, test records)}`` for the corpora ``tasks`` read."""
+    _check_tasks(tasks)
+    corpora = dict.fromkeys(CORPUS[task] for task in tasks)
+    return {corpus: probe_sentences(n_train, n_test, data_dir, corpus) for corpus in corpora}
 
 
 def check_layers(layers, reps: Reps) -> list[int]:
@@ -59,46 +121,94 @@ def check_layers(layers, reps: Reps) -> list[int]:
     return layers
 
 
+class EdgeTask:
+    """One edge task's train and test targets, label set and span indices over given vectors; test
+    targets with a label never seen in training are left out (``n_unseen``)."""
+
+    def __init__(self, task: str, train_targets: EdgeTargets, test_targets: EdgeTargets, train: Reps, test: Reps):
+        self.task, self.multi_label = task, task in MULTI_LABEL
+        self.train = train_targets
+        self.label_set = _label_set(train_targets, self.multi_label)
+        self.test = _seen(test_targets, self.label_set, self.multi_label)
+        self.n_unseen = len(test_targets) - len(self.test)
+        self.train_spans, self.test_spans = _spans(self.train, train), _spans(self.test, test)
+
+    @classmethod
+    def of(cls, task: str, train: Reps, test: Reps, train_records: list[Record], test_records: list[Record]):
+        """The task's targets in the records that ``train`` and ``test`` were extracted from."""
+        if task not in EDGE_TASKS:
+            raise InputError(f"unknown edge task {task!r}; valid: {', '.join(EDGE_TASKS)}")
+        return cls(task, edge_targets(train_records, task), edge_targets(test_records, task), train, test)
+
+    def score(self, x_train: np.ndarray, x_test: np.ndarray, seed: int, epochs: int, labels=None):
+        """Fit on ``x_train``, score on ``x_test`` (``labels``: other train / test labels, a control)."""
+        train_labels, test_labels = (self.train.labels, self.test.labels) if labels is None else labels
+        label_set = self.label_set if labels is None else tuple(sorted(set(np.concatenate(labels).tolist())))
+        multi_label = self.multi_label and labels is None
+        probe = fit_edge_probe(x_train, self.train_spans, train_labels, label_set, seed, epochs, multi_label=multi_label)
+        score = score_edge_probe(probe, x_test, self.test_spans, test_labels, label_set, multi_label=multi_label)
+        return score, probe
+
+
 def edge_probe_layers(train: Reps, test: Reps, train_records: list[Record], test_records: list[Record],
                       task: str, seed: int, epochs: int = 4, layers=None, control: bool = True) -> pd.DataFrame:
-    """Per layer: ``score`` (micro-F1), ``control`` (the same probe on control labels) and
-    ``selectivity = score - control``; plus the counts of targets."""
+    """Per layer: ``score`` (micro-F1) and, for the tasks that have a control (UPOS and dependency
+    label), ``control`` (the same probe on control labels) and ``selectivity = score - control``;
+    plus the counts of targets."""
     layers = check_layers(layers, train)
-    train_targets = ewt_targets(train_records, task)
-    label_set = tuple(sorted(set(train_targets.labels.tolist())))
-    test_all = ewt_targets(test_records, task)
-    test_targets = _seen(test_all, label_set)
-    train_spans, test_spans = _spans(train_targets, train), _spans(test_targets, test)
+    edge = EdgeTask.of(task, train, test, train_records, test_records)
+    control = control and task in CONTROLLED
     if control:
-        train_control, test_control = control_labels([train_targets, test_targets], seed)
+        controls = control_labels([edge.train, edge.test], seed)
     rows = []
     for layer in layers:
         i = train.layers.index(layer)
         x_train, x_test = train.vectors[i:i + 1], test.vectors[i:i + 1]
-        probe = fit_edge_probe(x_train, train_spans, train_targets.labels, label_set, seed, epochs)
-        row = {"layer": layer, "score": score_edge_probe(probe, x_test, test_spans, test_targets.labels, label_set)}
+        row = {"layer": layer, "score": edge.score(x_train, x_test, seed, epochs)[0]}
         if control:
-            control_set = tuple(sorted(set(train_control.tolist()) | set(test_control.tolist())))
-            probe = fit_edge_probe(x_train, train_spans, train_control, control_set, seed, epochs)
-            row["control"] = score_edge_probe(probe, x_test, test_spans, test_control, control_set)
+            row["control"] = edge.score(x_train, x_test, seed, epochs, labels=controls)[0]
             row["selectivity"] = row["score"] - row["control"]
         rows.append(row)
-    table = pd.DataFrame(rows)
-    return table.assign(n_train=len(train_targets), n_test=len(test_targets),
-                        n_unseen=len(test_all) - len(test_targets))
+    return pd.DataFrame(rows).assign(n_train=len(edge.train), n_test=len(edge.test), n_unseen=edge.n_unseen)
+
+
+def expected_layer(cumulative: list[float]) -> float:
+    """Tenney, Das & Pavlick's ``E_delta`` from the scores of the mixes of layers ``0..l``:
+    ``sum_l l Delta(l) / sum_l Delta(l)`` with ``Delta(l) = best(0..l) - best(0..l-1)``, where
+    ``best(0..l)`` is the best score of the mixes up to ``l`` (our choice: a mix of 0..l contains the
+    mix of 0..l-1, so a lower score is the optimiser's shortfall, not negative information, and
+    would push E_delta outside the layers). NaN when no mix gains over layer 0.
+
+    >>> round(expected_layer([0.5, 0.7, 0.8, 0.8]), 4)
+    1.3333
+    >>> round(expected_layer([0.80, 0.82, 0.84, 0.83, 0.81]), 4)  # the raw formula would give -5
+    1.5
+    """
+    delta = np.diff(np.maximum.accumulate(np.asarray(cumulative, dtype=float)))
+    total = delta.sum()
+    return float(np.dot(np.arange(1, len(cumulative)), delta) / total) if total > 0 else float("nan")
 
 
 def scalar_mix_probe(train: Reps, test: Reps, train_records: list[Record], test_records: list[Record],
-                     task: str, seed: int, epochs: int = 4) -> dict:
-    """An edge probe over a learned mix of all layers: its score, layer weights and expected layer."""
-    train_targets = ewt_targets(train_records, task)
-    label_set = tuple(sorted(set(train_targets.labels.tolist())))
-    test_targets = _seen(ewt_targets(test_records, task), label_set)
-    probe = fit_edge_probe(train.vectors, _spans(train_targets, train), train_targets.labels, label_set, seed, epochs)
-    score = score_edge_probe(probe, test.vectors, _spans(test_targets, test), test_targets.labels, label_set)
+                     task: str, seed: int, epochs: int = 4, layer_0: float | None = None) -> dict:
+    """:func:`cumulative_mixes` of an edge task on the records ``train`` and ``test`` come from."""
+    return cumulative_mixes(EdgeTask.of(task, train, test, train_records, test_records), train, test, seed, epochs,
+                            layer_0)
+
+
+def cumulative_mixes(edge: EdgeTask, train: Reps, test: Reps, seed: int, epochs: int = 4,
+                     layer_0: float | None = None) -> dict:
+    """Scalar-mix probes over layers ``0..l`` for every ``l``: their scores (``cumulative``), the
+    expected layer ``E_delta``, and the full mix's score, weights and center of gravity.
+    ``layer_0``: the layer-0 probe's score when already known (it is the mix of layer 0 alone)."""
+    cumulative = [] if layer_0 is None else [layer_0]
+    for top in range(len(cumulative), len(train.layers)):
+        score, probe = edge.score(train.vectors[:top + 1], test.vectors[:top + 1], seed, epochs)
+        cumulative.append(score)
     weights = probe.mix.detach().softmax(0).tolist()
-    return {"score": score, "weights": dict(zip(train.layers, weights)),
-            "expected_layer": float(np.dot(train.layers, weights))}
+    return {"score": cumulative[-1], "weights": dict(zip(train.layers, weights)),
+            "center_of_gravity": float(np.dot(train.layers, weights)),
+            "cumulative": dict(zip(train.layers, cumulative)), "expected_layer": expected_layer(cumulative)}
 
 
 def _by_sentence(reps: Reps, layer: int) -> list[np.ndarray]:
@@ -122,42 +232,51 @@ def structural_probe_layers(train: Reps, test: Reps, train_records: list[Record]
 
 
 def probe_task_layers(task: str, train: Reps, test: Reps, train_records: list[Record], test_records: list[Record],
-                      seed: int, epochs: int = 4, rank: int = 64, layers=None) -> pd.DataFrame:
-    """One probe task over layers: ``upos`` and ``deprel`` (edge probes with control), ``structural``."""
-    if task not in PROBE_TASKS:
-        raise InputError(f"unknown probe task {task!r}; valid: {', '.join(PROBE_TASKS)}")
+                      seed: int, epochs: int = 4, rank: int = 64, layers=None, pooling: str = "first") -> pd.DataFrame:
+    """One probe task over layers: an edge task (with its control where one is defined) or
+    ``structural`` (on word vectors pooled by ``pooling``)."""
+    _check_tasks([task])
     if task == "structural":
-        return structural_probe_layers(train, test, train_records, test_records, seed, rank, epochs, layers)
+        return structural_probe_layers(to_words(train, pooling), to_words(test, pooling), train_records,
+                                       test_records, seed, rank, epochs, layers)
     return edge_probe_layers(train, test, train_records, test_records, task, seed, epochs, layers)
 
 
-def probe_model(model: str | dict, train_records: list[Record], test_records: list[Record], tasks: list[str],
-                seed: int, epochs: int, structural_epochs: int, rank: int, pooling: str = "first",
-                device: str = "cpu", progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def probe_model(model: str | dict, corpora: dict, tasks: list[str], seed: int, epochs: int,
+                structural_epochs: int, rank: int, pooling: str = "first", device: str = "cpu",
+                progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every probe task on every layer of ``model`` (alias or fine-tuned manifest), and the scalar
-    mix of the edge tasks: ``(layers table, mix table)``. Cached on disk by everything that
-    produced them; the hidden states are extracted once for all tasks."""
-    for task in tasks:
-        if task not in PROBE_TASKS:
-            raise InputError(f"unknown probe task {task!r}; valid: {', '.join(PROBE_TASKS)}")
+    mixes of the edge tasks: ``(layers table, mix table)``. ``corpora`` from :func:`probe_corpora`.
+    Cached on disk by everything that produced them; each corpus's hidden states are extracted
+    once for all its tasks."""
+    _check_tasks(tasks)
+    missing = sorted({CORPUS[task] for task in tasks} - set(corpora))
+    if missing:
+        raise InputError(f"no sentences for corpus {', '.join(missing)}: build corpora with probe_corpora(tasks, ...)")
     identity = {"model": model_identity(model), "tasks": tasks, "seed": seed, "epochs": epochs, "rank": rank,
-                "structural_epochs": structural_epochs, "pooling": pooling,
-                "train": records_digest(train_records), "test": records_digest(test_records)}
+                "structural_epochs": structural_epochs, "pooling": pooling, "version": 2,
+                "sentences": {CORPUS[t]: [records_digest(part) for part in corpora[CORPUS[t]]] for t in tasks}}
     path = artifact_path("probes", identity, ".json")
     if path.is_file():
         stored = json.loads(path.read_text(encoding="utf-8"))
         return pd.DataFrame(stored["layers"]), pd.DataFrame(stored["mix"])
-    train = model_layers(model, train_records, pooling=pooling, device=device, progress=progress)
-    test = model_layers(model, test_records, pooling=pooling, device=device, progress=progress)
     tables, mixes = [], []
-    for task in tasks:
-        task_epochs = structural_epochs if task == "structural" else epochs
-        tables.append(probe_task_layers(task, train, test, train_records, test_records, seed, task_epochs, rank)
-                      .assign(task=task))
-        if task != "structural":
-            mix = scalar_mix_probe(train, test, train_records, test_records, task, seed, epochs)
-            mixes.append({"task": task, "score": mix["score"], "expected_layer": mix["expected_layer"],
-                          **{f"weight_{layer}": w for layer, w in mix["weights"].items()}})
+    for corpus in dict.fromkeys(CORPUS[task] for task in tasks):
+        train_records, test_records = corpora[corpus]
+        train, test = (model_layers(model, part, pooling="subwords", device=device, progress=progress)
+                       for part in (train_records, test_records))
+        for task in [t for t in tasks if CORPUS[t] == corpus]:
+            task_epochs = structural_epochs if task == "structural" else epochs
+            table = probe_task_layers(task, train, test, train_records, test_records, seed, task_epochs, rank,
+                                      pooling=pooling)
+            tables.append(table.assign(task=task))
+            if task != "structural":
+                mix = scalar_mix_probe(train, test, train_records, test_records, task, seed, epochs,
+                                       layer_0=float(table.score.iloc[0]) if table.layer.iloc[0] == 0 else None)
+                mixes.append({"task": task, "score": mix["score"], "expected_layer": mix["expected_layer"],
+                              "center_of_gravity": mix["center_of_gravity"],
+                              **{f"weight_{layer}": w for layer, w in mix["weights"].items()},
+                              **{f"cumulative_{layer}": c for layer, c in mix["cumulative"].items()}})
     layers, mix = pd.concat(tables, ignore_index=True), pd.DataFrame(mixes)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps({"identity": identity, "layers": layers.to_dict("records"),

@@ -39,6 +39,22 @@ def test_forgetting_counts_only_drops_beyond_the_seed_noise():
     assert findings.forgetting(_probes(parser_drop=0.2)).set_index("task").loc["parsing", "forgot"]
 
 
+def test_forgetting_per_layer_says_where_a_drop_sits():
+    """A drop confined to the top layers is no forgetting at the best layer, but it shows per layer."""
+    table = _probes(parser_drop=0.0)
+    table["score"] = table.score - 0.3 * (table.layer >= 2) * (table.layer - 1)  # the best layer is layer 1
+    top = (table.model == "parsing") & (table.layer >= 2)
+    table.loc[top, "score"] -= 0.05 * (table.loc[top, "layer"] - 1)  # layer 2: -0.05, layer 3: -0.10
+    by_layer = findings.forgetting_by_layer(table).set_index(["task", "layer"])
+    assert by_layer.loc[("parsing", 3), "change"] == pytest.approx(-0.098) and by_layer.loc[("parsing", 3), "dropped"]
+    assert not by_layer.loc[("parsing", 1), "dropped"] and not by_layer.loc[("nli", 3), "dropped"]
+    assert by_layer.loc[("parsing", 2), "floor"] == pytest.approx(0.02)
+    summary = findings.forgetting(table).set_index("task")
+    assert summary.loc["parsing", "drops_at"] == "layers 2-3" and summary.loc["nli", "drops_at"] == "none"
+    assert summary.loc["parsing", "worst_layer"] == 3 and not summary.loc["parsing", "forgot"]
+    assert findings._layer_list([0, 1, 2, 4, 6, 7]) == "layers 0-2, 4, 6-7" and findings._layer_list([5]) == "layer 5"
+
+
 def test_depth_of_change_finds_where_similarity_leaves_the_floor():
     depth = findings.depth_of_change(_similarity({"parsing": 2, "nli": 5})).set_index("task")
     assert depth.loc["parsing", "first_below_floor"] == 2 and depth.loc["nli", "first_below_floor"] == 5

@@ -1,15 +1,18 @@
-"""Probes: targets, control tasks, edge probes, scalar mix and the structural probe."""
+"""Probes: targets of the six tasks, control tasks, edge probes, scalar mixes and Tenney's expected
+layer, and the structural probe."""
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from lib.data import load_ewt
-from lib.probing.targets import control_labels, ewt_targets, read_jiant
-from lib.encoders.extraction import Reps
+from lib.data import load_ewt, load_gum, load_snli_parses
+from lib.data.records import parse_conllu
+from lib.probing.targets import EdgeTargets, control_labels, edge_targets, read_jiant
+from lib.encoders.extraction import Reps, word_starts
 from lib.probing.edge_probe import encode_labels, fit_edge_probe, score_edge_probe, span_index
-from lib.probing.runner import check_layers, edge_probe_layers, probe_task_layers
+from lib.probing.runner import (EdgeTask, check_layers, cumulative_mixes, edge_probe_layers, expected_layer,
+                                probe_task_layers)
 from lib.probing.structural_probe import (fit_distance_probe, min_spanning_edges, score_distance_probe, squared_distances,
                             tree_distances)
 
@@ -22,12 +25,82 @@ def _jiant(tmp_path, rows):
 
 def test_ewt_targets(mirror):
     records = load_ewt("dev")[:5]
-    upos, deprel = ewt_targets(records, "upos"), ewt_targets(records, "deprel")
+    upos, deprel = edge_targets(records, "upos"), edge_targets(records, "deprel")
     assert len(upos) == len(deprel) == sum(len(r.words) for r in records)
     root = list(records[0].heads).index(0)
     assert tuple(deprel.span2[root]) == (root, root + 1) and deprel.labels[root] == "root"
     with pytest.raises(ValueError, match="unknown edge task 'ner'"):
-        ewt_targets(records, "ner")
+        edge_targets(records, "ner")
+    with pytest.raises(ValueError, match="hold no entities target: probe entities on its own corpus"):
+        edge_targets(records, "entities")
+
+
+_GUM = """# newdoc id = GUM_news_one
+# sent_id = GUM_news_one-1
+1\tKim\tKim\tPROPN\tNNP\t_\t2\tnsubj\t_\tEntity=(1-person-new-x-sgl)
+2\tmet\tmeet\tVERB\tVBD\t_\t0\troot\t_\t_
+3\tthe\tthe\tDET\tDT\t_\t4\tdet\t_\tEntity=(2-person-new-x-coref(3-organization-new-x-coref
+4\tboard\tboard\tNOUN\tNN\t_\t2\tobj\t_\tEntity=3)
+5\tchair\tchair\tNOUN\tNN\t_\t2\tobj\t_\tEntity=2)|SpaceAfter=No
+6\t.\t.\tPUNCT\t.\t_\t2\tpunct\t_\tEntity=(4-event-new-x-coref
+
+# sent_id = GUM_news_one-2
+1\tShe\tshe\tPRON\tPRP\t_\t2\tnsubj\t_\tEntity=(2-person-giv-x-coref)
+2\tleft\tleave\tVERB\tVBD\t_\t0\troot\t_\tEntity=4)
+3\tit\tit\tPRON\tPRP\t_\t2\tobj\t_\tEntity=(3-organization-giv-x-coref)
+
+"""
+
+
+def test_gum_mentions_chains_and_targets():
+    """Nested and one-word mentions, a mention left open at the sentence's end (dropped), singletons."""
+    first, second = parse_conllu(_GUM.splitlines(), "dev", dataset="gum")
+    assert first.domain == second.domain == "news"
+    assert first.mentions == ((0, 1, "person", ""), (2, 4, "organization", "GUM_news_one/3"),
+                              (2, 5, "person", "GUM_news_one/2"))
+    assert second.mentions == ((0, 1, "person", "GUM_news_one/2"), (2, 3, "organization", "GUM_news_one/3"))
+    entities = edge_targets([first, second], "entities")
+    assert entities.labels.tolist() == ["person", "organization", "person", "person", "organization"]
+    coreference = edge_targets([first, second], "coreference")
+    assert coreference.span1.tolist() == [[2, 4], [0, 1]] and coreference.span2.tolist() == [[2, 5], [2, 3]]
+    assert coreference.labels.tolist() == ["0", "0"] and coreference.sentence.tolist() == [0, 1]
+
+
+def test_gum_and_snli_parses_from_the_mirror(mirror):
+    dev = load_gum("dev")
+    assert len(dev) == 1575 and len({r.domain for r in dev}) == 15
+    mentions = [m for r in dev for m in r.mentions]
+    assert {m[2] for m in mentions} == {"person", "abstract", "event", "place", "object", "time", "organization",
+                                         "substance", "animal", "plant"}
+    assert all(0 <= s < e <= len(r.words) for r in dev for s, e, *_ in r.mentions)
+    chains = {}
+    for m in mentions:
+        chains[m[3]] = chains.get(m[3], 0) + 1
+    assert chains.pop("") > 0 and min(chains.values()) >= 2  # a named chain has two mentions or more
+    coreference = edge_targets(dev[:300], "coreference")
+    assert set(coreference.labels.tolist()) == {"0", "1"}
+    parsed = load_snli_parses("test")
+    assert len({r.text for r in parsed}) == len(parsed) > 3000
+    constituents = edge_targets(parsed[:200], "constituents")
+    assert "NP" in constituents.labels and any("+" in label for label in constituents.labels)
+    assert all(0 <= a < b <= len(parsed[s].words) for s, (a, b) in zip(constituents.sentence, constituents.span1))
+
+
+def test_spans_cover_every_subword(mirror, minilm):
+    """A span's rows are all the subwords of all its words, whatever the tokenizer splits."""
+    from lib.encoders.extraction import extract_layers, to_words
+
+    sentences = [("Unbelievably", "tokenization", "works"), ("a", "dog")]
+    reps = extract_layers(minilm, sentences, pooling="subwords", layers=[0, 2], progress=False)
+    pieces = [len(minilm.tokenizer.tokenize(w)) for s in sentences for w in s]
+    assert len(reps.sentence) == sum(pieces) and pieces[0] > 1 and pieces[1] > 1
+    targets = EdgeTargets(
+        [tuple(s) for s in sentences], np.array([0, 1]), np.array([[0, 2], [1, 2]]), None, np.array(["x", "y"]))
+    begin, end = span_index(targets, word_starts(reps))
+    assert begin.tolist() == [0, sum(pieces[:4])] and (end - begin).tolist() == [pieces[0] + pieces[1], pieces[4]]
+    for pooling in ("first", "mean"):
+        words = extract_layers(minilm, sentences, pooling=pooling, layers=[0, 2], progress=False)
+        np.testing.assert_allclose(to_words(reps, pooling).vectors, words.vectors, atol=1e-5)
 
 
 def test_jiant_reader_and_its_errors(tmp_path):
@@ -47,7 +120,7 @@ def test_jiant_reader_and_its_errors(tmp_path):
 
 
 def test_control_labels_follow_word_types(mirror):
-    train, test = ewt_targets(load_ewt("train")[:50], "upos"), ewt_targets(load_ewt("test")[:50], "upos")
+    train, test = edge_targets(load_ewt("train")[:50], "upos"), edge_targets(load_ewt("test")[:50], "upos")
     control_train, control_test = control_labels([train, test], seed=0)
     by_type = {}
     for targets, labels in ((train, control_train), (test, control_test)):
@@ -64,8 +137,6 @@ def _synthetic(n_sentences=120, width=3, seed=0):
     words = [tuple(f"w{s}_{i}" for i in range(6)) for s in range(n_sentences)]
     vectors = rng.normal(size=(1, 6 * n_sentences, 16)).astype(np.float32)
     starts = rng.integers(0, 6 - width + 1, size=n_sentences)
-    from lib.probing.targets import EdgeTargets
-
     span1 = np.stack([starts, starts + width], axis=1)
     means = np.array([vectors[0, s * 6 + a:s * 6 + b, 0].mean() for s, (a, b) in enumerate(span1)])
     labels = np.where(means > 0, "pos", "neg")
@@ -74,18 +145,17 @@ def _synthetic(n_sentences=120, width=3, seed=0):
 
 def test_edge_probe_learns_multiword_spans_and_shuffled_labels_sit_at_chance():
     vectors, targets = _synthetic(400)
-    offsets = np.arange(400) * 6
-    spans = [span_index(targets, offsets)]
+    spans = [span_index(targets, np.arange(6 * 400 + 1))]
     train, test = slice(0, 300), slice(300, 400)
     label_set = ("neg", "pos")
-    probe = fit_edge_probe(vectors, [(i[train], m[train]) for i, m in spans], targets.labels[train], label_set,
+    probe = fit_edge_probe(vectors, [(b[train], e[train]) for b, e in spans], targets.labels[train], label_set,
                            seed=0, epochs=30)
-    assert score_edge_probe(probe, vectors, [(i[test], m[test]) for i, m in spans], targets.labels[test],
+    assert score_edge_probe(probe, vectors, [(b[test], e[test]) for b, e in spans], targets.labels[test],
                             label_set) > 0.85
     shuffled = np.random.default_rng(0).permutation(targets.labels)
-    probe = fit_edge_probe(vectors, [(i[train], m[train]) for i, m in spans], shuffled[train], label_set,
+    probe = fit_edge_probe(vectors, [(b[train], e[train]) for b, e in spans], shuffled[train], label_set,
                            seed=0, epochs=30)
-    chance = score_edge_probe(probe, vectors, [(i[test], m[test]) for i, m in spans], shuffled[test], label_set)
+    chance = score_edge_probe(probe, vectors, [(b[test], e[test]) for b, e in spans], shuffled[test], label_set)
     assert 0.3 < chance < 0.7
 
 
@@ -94,10 +164,49 @@ def test_scalar_mix_finds_the_informative_layer():
     rng = np.random.default_rng(1)
     stacked = np.concatenate([rng.normal(size=vectors.shape).astype(np.float32), vectors,
                               rng.normal(size=vectors.shape).astype(np.float32)])  # layer 1 has the signal
-    spans = [span_index(targets, np.arange(400) * 6)]
+    spans = [span_index(targets, np.arange(6 * 400 + 1))]
     probe = fit_edge_probe(stacked, spans, targets.labels, ("neg", "pos"), seed=0, epochs=20)
     weights = probe.mix.detach().softmax(0)
-    assert int(weights.argmax()) == 1 and 0.6 < probe.expected_layer < 1.4
+    assert int(weights.argmax()) == 1 and 0.6 < probe.center_of_gravity < 1.4
+
+
+def test_expected_layer_follows_where_the_signal_enters():
+    """Cumulative mixes gain only when the informative layer joins: E_delta sits at that layer,
+    while the center of gravity of a mix can sit elsewhere."""
+    vectors, targets = _synthetic(400, width=1)
+    rng = np.random.default_rng(1)
+    noise = [rng.normal(size=vectors.shape).astype(np.float32) for _ in range(3)]
+    stacked = np.concatenate([noise[0], noise[1], vectors, noise[2]])  # layer 2 has the signal
+    reps = Reps(stacked, np.repeat(np.arange(400), 6), np.tile(np.arange(6), 400), (0, 1, 2, 3))
+    part = [EdgeTargets(targets.words, targets.sentence[rows], targets.span1[rows], None, targets.labels[rows])
+            for rows in (slice(0, 300), slice(300, 400))]
+    mix = cumulative_mixes(EdgeTask("upos", *part, reps, reps), reps, reps, seed=0, epochs=20)
+    scores = list(mix["cumulative"].values())
+    assert scores[2] - scores[1] > 0.25 and abs(scores[1] - scores[0]) < 0.15
+    assert 1.6 < mix["expected_layer"] < 2.5 and mix["score"] == scores[-1]
+    assert expected_layer([0.5, 0.5, 0.9, 0.9]) == pytest.approx(2.0) and np.isnan(expected_layer([0.6, 0.5]))
+    assert expected_layer([0.5, 0.9, 0.7, 0.9]) == pytest.approx(1.0)  # a dip and its recovery add nothing
+
+
+def test_multi_label_targets_get_one_sigmoid_per_label():
+    """Spans carrying two labels: a multi-label probe predicts both; micro-F1 counts every decision."""
+    vectors, targets = _synthetic(400, width=2)
+    second = np.where(vectors[0, targets.sentence * 6 + targets.span1[:, 0], 1] > 0, "up", "")
+    labels = np.array([a + ("+" + b if b else "") for a, b in zip(targets.labels, second)])
+    label_set = ("neg", "pos", "up")
+    assert encode_labels(labels[:3], label_set, multi_label=True).sum(1).tolist() == [
+        1 + (b != "") for b in second[:3]]
+    spans = [span_index(targets, np.arange(6 * 400 + 1))]
+    train, test = slice(0, 300), slice(300, 400)
+    probe = fit_edge_probe(vectors, [(b[train], e[train]) for b, e in spans], labels[train], label_set, seed=0,
+                           epochs=40, multi_label=True)
+    score = score_edge_probe(probe, vectors, [(b[test], e[test]) for b, e in spans], labels[test], label_set,
+                             multi_label=True)
+    assert score > 0.8
+    empty = fit_edge_probe(vectors, [(b[train], e[train]) for b, e in spans], labels[train], label_set, seed=0,
+                           epochs=0, multi_label=True)  # untrained: F1 well below the trained probe's
+    assert score_edge_probe(empty, vectors, [(b[test], e[test]) for b, e in spans], labels[test], label_set,
+                            multi_label=True) < score - 0.2
 
 
 def test_unknown_label_at_test_time():
@@ -170,7 +279,16 @@ def test_probe_command(mirror, tmp_path, lib_command):
     summary = lib_command(["probe", "--profile", "smoke", "--task", "deprel"], tmp_path)
     assert [entry["layer"] for entry in summary["layers"]] == list(range(7))
     assert set(summary["layers"][0]) == {"layer", "score", "control", "selectivity"}
-    assert 0 <= summary["expected_layer"] <= 6
+    assert 0 <= summary["center_of_gravity"] <= 6 and len(summary["cumulative"]) == 7
+    gained = max(summary["cumulative"]) > summary["cumulative"][0]
+    assert (0 <= summary["expected_layer"] <= 6) if gained else summary["expected_layer"] is None
+
+
+def test_probe_command_for_a_semantic_task(mirror, tmp_path, lib_command):
+    summary = lib_command(["probe", "--profile", "smoke", "--task", "entities"], tmp_path)
+    assert [entry["layer"] for entry in summary["layers"]] == list(range(7))
+    assert summary["layers"][0]["control"] is None and summary["control"].startswith("none")
+    assert summary["corpus"] == "GUM dev / test" and 0 <= summary["center_of_gravity"] <= 6
 
 
 def test_probe_tables_are_stored_by_content(mirror, tiny_bert_dir, tmp_path, monkeypatch):
@@ -183,11 +301,11 @@ def test_probe_tables_are_stored_by_content(mirror, tiny_bert_dir, tmp_path, mon
     monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path))
     train, test = load_ewt("train")[:12], load_ewt("test")[:8]
     args = dict(tasks=["upos"], seed=0, epochs=1, structural_epochs=1, rank=4, progress=False)
-    first, _ = probe_model(str(tiny_bert_dir), train, test, **args)
+    first, _ = probe_model(str(tiny_bert_dir), {"ewt": (train, test)}, **args)
     with monkeypatch.context() as patched:
         patched.setattr(runner, "probe_task_layers", lambda *a, **k: pytest.fail("a stored table must be reused"))
-        again, _ = probe_model(str(tiny_bert_dir), train, test, **args)
+        again, _ = probe_model(str(tiny_bert_dir), {"ewt": (train, test)}, **args)
     assert again.equals(first) and len(list((tmp_path / "probes").iterdir())) == 1
     relabelled = [replace(r, upos=("X",) * len(r.words)) if i == 0 else r for i, r in enumerate(test)]
-    probe_model(str(tiny_bert_dir), train, relabelled, **args)
+    probe_model(str(tiny_bert_dir), {"ewt": (train, relabelled)}, **args)
     assert len(list((tmp_path / "probes").iterdir())) == 2
