@@ -32,8 +32,8 @@ from lib.data import (DataError, Record, load_ewt, load_gum, load_mnli, load_snl
 from lib.encoders import (Encoder, Reps, cached_layers, describe_layers, extract_layers, load_encoder,  # noqa: E402
                           model_shape, pick_device, relative_change, weight_change)
 from lib.experiments import (DOMAINS, IN_DOMAIN, MAIN_METRIC, Ablation, DomainShift, ablation_table,  # noqa: E402
-                             check_grid, domain_scores, domain_sentences, findings, freezing_grid, restoring,
-                             shift_tables)
+                             check_grid, domain_scores, domain_sentences, findings, freezing_grid, input_name,
+                             input_vectors, restoring, shift_tables, similarity_table)
 from lib.finetune import (FinetuneConfig, Finetuning, get_or_train, history_table, load_finetuned,  # noqa: E402
                           metrics_table, task_layers)
 from lib.probing import describe_probe_tasks, probe_corpora, probe_model, probe_sentences  # noqa: E402
@@ -45,9 +45,9 @@ REPOSITORY = "https://github.com/what-happens-to-bert/book"
 __all__ = ["DOMAINS", "IN_DOMAIN", "MAIN_METRIC", "Ablation", "DataError", "DomainShift", "Encoder", "FinetuneConfig",
            "Finetuning", "REPOSITORY", "Record", "Reps", "ablation_table", "cached_layers", "charts", "check_grid",
            "check_parameters", "describe_environment", "describe_layers", "describe_probe_tasks", "domain_scores", "domain_sentences",
-           "extract_layers", "findings", "freezing_grid", "get_or_train", "glue", "history_table", "linear_cka",
+           "extract_layers", "findings", "freezing_grid", "get_or_train", "glue", "input_name", "input_vectors", "history_table", "linear_cka",
            "load_encoder", "load_ewt", "load_finetuned", "load_gum", "load_mnli", "load_profile", "load_snli", "load_squad",
            "load_vader", "load_wikipedia", "matrix_table", "metrics_table", "model_shape", "pick_device",
            "probe_corpora", "probe_model", "probe_sentences", "relative_change", "restoring", "same_layer", "sample_tokens",
-           "seed_everything", "shift_tables", "similarity_matrix", "task_layers", "versus_pretrained",
+           "seed_everything", "shift_tables", "similarity_matrix", "similarity_table", "task_layers", "versus_pretrained",
            "weight_change"]

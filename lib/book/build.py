@@ -89,6 +89,10 @@ def run_chapter(notebook: Path, out_dir: Path, profile: str, overrides: dict | N
     return target
 
 
+# Numbers glued into the prose read as the text around them (myst-nb sets them bold).
+BOOK_CSS = "span.pasted-text { font-weight: inherit; }\n"
+
+
 def stage_book(executed: list[Path], stage: Path, root: Path = ROOT) -> Path:
     """Copy the book's sources into ``stage``, executed notebooks in place of the committed ones."""
     if stage.exists():
@@ -99,6 +103,7 @@ def stage_book(executed: list[Path], stage: Path, root: Path = ROOT) -> Path:
     for notebook in executed:
         shutil.copy(notebook, stage / "book" / notebook.name)
     write_vega_assets(stage / "_static")
+    (stage / "_static" / "book.css").write_text(BOOK_CSS, encoding="utf-8")
     write_mathjax(stage / "_extra")
     return stage
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
-from lib.errors import SetupError
+from lib.errors import InputError, SetupError
 
 BUNDLE_JS = "vega-bundle.js"
 PRELOAD_JS = "vega-preload.js"
@@ -97,25 +97,29 @@ def layer_band(table: pd.DataFrame, y: str, low: str, high: str, color: str, tit
     return _menu(alt.layer(band, line, points, zero), table, choose).properties(width="container")
 
 
-def _menu_param(table: pd.DataFrame, choose: str):
+def _menu_param(table: pd.DataFrame, choose: str, default: str | None = None):
+    """A drop-down over the values of column ``choose`` (sorted), opening on ``default`` (else the first)."""
     options = sorted(table[choose].unique().tolist())
-    return alt.param(name=f"pick_{choose}", value=options[0], bind=alt.binding_select(options=options, name=f"{choose} "))
+    if default is not None and default not in options:
+        raise InputError(f"the menu of {choose!r} has no option {default!r}; options: {', '.join(map(str, options))}")
+    return alt.param(name=f"pick_{choose}", value=options[0] if default is None else default,
+                     bind=alt.binding_select(options=options, name=f"{choose} "))
 
 
-def _menu(chart, table: pd.DataFrame, choose: str | None):
-    """Add a drop-down that filters ``chart`` to one value of column ``choose``.
+def _menu(chart, table: pd.DataFrame, choose: str | None, default: str | None = None):
+    """Add a drop-down that filters ``chart`` to one value of column ``choose`` (opening on ``default``).
 
     The filter sits on ``chart`` itself, so every layer must share its data (Altair then lifts
     the data to the top); :func:`seed_lines` filters its data layers one by one instead.
     """
     if not choose:
         return chart
-    menu = _menu_param(table, choose)
+    menu = _menu_param(table, choose, default)
     return chart.add_params(menu).transform_filter(alt.datum[choose] == menu)
 
 
 def floor_lines(table: pd.DataFrame, y: str, floor: str, color: str, title: str, subtitle: str,
-                y_title: str | None = None, choose: str | None = None) -> alt.Chart:
+                y_title: str | None = None, choose: str | None = None, default: str | None = None) -> alt.Chart:
     """Solid lines of ``y`` over layers and dashed lines of ``floor`` (the seed noise floor)."""
     base = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).encode(
         x=alt.X("layer:O", title="layer (0 = embeddings)", axis=alt.Axis(labelAngle=0)),
@@ -125,7 +129,7 @@ def floor_lines(table: pd.DataFrame, y: str, floor: str, color: str, title: str,
     line = base.mark_line(point=True).encode(y=alt.Y(f"{y}:Q", title=y_title or y, scale=alt.Scale(zero=False)),
                                              tooltip=tips)
     dashed = base.mark_line(strokeDash=[5, 4], opacity=0.7).encode(y=f"{floor}:Q", tooltip=tips)
-    return _menu(alt.layer(line, dashed), table, choose).properties(width="container")
+    return _menu(alt.layer(line, dashed), table, choose, default).properties(width="container")
 
 
 def heatmap(table: pd.DataFrame, x: str, y: str, value: str, title: str, subtitle: str,
@@ -140,14 +144,14 @@ def heatmap(table: pd.DataFrame, x: str, y: str, value: str, title: str, subtitl
 
 
 def dots(table: pd.DataFrame, x: str, y: str, color: str, title: str, subtitle: str,
-         x_title: str | None = None, choose: str | None = None) -> alt.Chart:
+         x_title: str | None = None, choose: str | None = None, default: str | None = None) -> alt.Chart:
     """One point per row: ``x`` quantitative against the ``y`` category, coloured by ``color``."""
     chart = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).mark_point(size=90).encode(
         x=alt.X(f"{x}:Q", title=x_title or x, scale=alt.Scale(zero=False)),
         y=alt.Y(f"{y}:N", title=None, sort=None), color=alt.Color(f"{color}:N"),
         tooltip=[alt.Tooltip(c) for c in table.columns if c not in (x,)] + [alt.Tooltip(f"{x}:Q", format=".3f")],
     )
-    return _menu(chart, table, choose).properties(width="container")
+    return _menu(chart, table, choose, default).properties(width="container")
 
 
 def seed_lines(table: pd.DataFrame, x: str, y: str, color: str, title: str, subtitle: str,

@@ -130,24 +130,24 @@ def _shift(args) -> dict:
 
 
 def _similarity(args) -> dict:
-    from lib.finetune.layers import task_layers
-    from lib.probing.runner import probe_sentences
-    from lib.similarity.compare import sample_tokens, versus_pretrained
+    from lib.experiments.inputs import INPUTS, input_name, similarity_table
 
     values, finetuning = _unpack(args)
-    data_dir = values["data_dir"] or None
-    _, records = probe_sentences(values["probe_train_sentences"], values["probe_test_sentences"], data_dir)
-    pre, tuned = task_layers(finetuning, args.task, records, pooling=values["pooling"], data_dir=data_dir,
-                             progress=False)
-    index = sample_tokens(pre.n_words, values["similarity_tokens"], values["seed"])
-    table = versus_pretrained(pre.vectors[:, index], [t.vectors[:, index] for t in tuned], values["rdm_method"],
-                              standardize=args.standardize)
-    wide = table.pivot(index="layer", columns="measure", values=["value", "seed_floor"])
-    entries = [{"layer": int(layer), "rsa": float(row[("value", "rsa")]), "cka": float(row[("value", "cka")]),
-                "rsa_seed_floor": _number(row[("seed_floor", "rsa")]),
-                "cka_seed_floor": _number(row[("seed_floor", "cka")])} for layer, row in wide.iterrows()]
-    return {"task": args.task, "model": values["model"], "seeds": values["seeds"], "tokens": len(index),
-            "method": values["rdm_method"], "layers": entries}
+    tables = [similarity_table(finetuning, args.task, inputs, values["probe_test_sentences"],
+                               values["similarity_tokens"], values["seed"], values["rdm_method"],
+                               standardize=args.standardize, pooling=values["pooling"],
+                               data_dir=values["data_dir"] or None, device=values["device"], progress=False)
+              for inputs in INPUTS]
+    entries = {}
+    for table in tables:
+        wide = table.pivot(index="layer", columns="measure", values=["value", "seed_floor"])
+        entries[table.inputs.iloc[0]] = [
+            {"layer": int(layer), "rsa": float(row[("value", "rsa")]), "cka": float(row[("value", "cka")]),
+             "rsa_seed_floor": _number(row[("seed_floor", "rsa")]),
+             "cka_seed_floor": _number(row[("seed_floor", "cka")])} for layer, row in wide.iterrows()]
+    return {"task": args.task, "model": values["model"], "seeds": values["seeds"], "tokens": values["similarity_tokens"],
+            "method": values["rdm_method"], "inputs": {inputs: input_name(args.task, inputs) for inputs in INPUTS},
+            "layers": entries}
 
 
 def _number(value) -> float | None:

@@ -12,6 +12,7 @@ import pandas as pd
 
 TOLERANCE = 0.02  # a probe score change smaller than this (or than the seed range) is no change
 FLOOR_MARGIN = 0.01  # a similarity counts as below the seed floor when it is lower by more than this
+NO_LAYER = "no layer"  # where a per-layer effect appears at none
 MOSTLY = 0.25  # "mostly in the top": the bottom third changes by at most this share of the largest change
 PAPER = {
     "forgetting": "No catastrophic forgetting: probes read the same structure after fine-tuning",
@@ -48,9 +49,9 @@ def forgetting_by_layer(layers: pd.DataFrame) -> pd.DataFrame:
 
 def _layer_list(layers: list[int]) -> str:
     """``[4, 5, 6]`` -> ``"layers 4-6"``; ``[1, 3]`` -> ``"layers 1, 3"``; ``[2]`` -> ``"layer 2"``;
-    ``[]`` -> ``"none"``."""
+    ``[]`` -> ``"no layer"`` (:data:`NO_LAYER`)."""
     if not layers:
-        return "none"
+        return NO_LAYER
     if len(layers) == 1:
         return f"layer {layers[0]}"
     runs, start = [], layers[0]
@@ -84,6 +85,20 @@ def forgetting(layers: pd.DataFrame) -> pd.DataFrame:
                      "gains_at": _layer_list(per_layer[per_layer.gained].layer.tolist()),
                      "worst_layer": int(worst.layer), "worst_change": float(worst.change)})
     return pd.DataFrame(rows)
+
+
+def expected_layers(mixes: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, probe): Tenney's expected layer ``E_delta`` and the center of gravity, pre-trained
+    and fine-tuned (mean of seeds), and the move. ``mixes``: chapter 3's mix table (model, seed,
+    probe, expected_layer, center_of_gravity)."""
+    pre = mixes[mixes.model == "pre-trained"].set_index("probe")
+    tuned = mixes[mixes.model != "pre-trained"].groupby(["model", "probe"], as_index=False)[
+        ["expected_layer", "center_of_gravity"]].mean()
+    rows = [{"task": r.model, "probe": r.probe, "pre_trained": float(pre.expected_layer[r.probe]),
+             "fine_tuned": float(r.expected_layer), "move": float(r.expected_layer - pre.expected_layer[r.probe]),
+             "center_move": float(r.center_of_gravity - pre.center_of_gravity[r.probe])}
+            for r in tuned.itertuples()]
+    return pd.DataFrame(rows, columns=["task", "probe", "pre_trained", "fine_tuned", "move", "center_move"])
 
 
 def depth_of_change(similarity: pd.DataFrame, measure: str = "rsa") -> pd.DataFrame:
@@ -124,21 +139,44 @@ def freezing_cost(ablation: pd.DataFrame, metric: dict[str, str]) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def domain_gap(shift: pd.DataFrame, measure: str = "cka") -> pd.DataFrame:
-    """Per task: change (1 - similarity) at the last layer in-domain against out of domain.
+def domain_gap_by_layer(shift: pd.DataFrame) -> pd.DataFrame:
+    """Per task, measure (RSA and CKA) and layer: the change (1 - similarity) of in-domain and of
+    out-of-domain sentences, and whether the layer says anything beyond seed noise.
 
-    ``shift``: chapter 6's similarity table (task, domain, in_domain, layer, measure, value, ...).
+    ``informative``: some domain's similarity is below its seed floor by more than ``FLOOR_MARGIN``
+    (elsewhere a difference between domains is within what another seed would do);
+    ``in_domain_changes_more``: the in-domain change exceeds the mean out-of-domain change by more
+    than ``FLOOR_MARGIN``. ``shift``: chapter 6's similarity table.
     """
     rows = []
-    top = shift[(shift.measure == measure) & (shift.layer == shift.layer.max())]
-    for task, group in top.groupby("task"):
-        inside, outside = 1 - group[group.in_domain].value, 1 - group[~group.in_domain].value
+    for (task, measure, layer), group in shift[shift.measure.isin(["rsa", "cka"])].groupby(["task", "measure", "layer"]):
+        inside, outside = group[group.in_domain], group[~group.in_domain]
         if inside.empty or outside.empty:
             continue
-        rows.append({"task": task, "measure": measure, "in_domain_change": float(inside.mean()),
-                     "out_of_domain_change": float(outside.mean()),
-                     "out_of_domain_range": f"{outside.min():.3f} to {outside.max():.3f}",
-                     "in_domain_changes_more": bool(inside.mean() > outside.mean())})
+        below = (group.value < group.seed_floor - FLOOR_MARGIN).any()
+        in_change, out_change = float(1 - inside.value.mean()), float(1 - outside.value.mean())
+        rows.append({"task": task, "measure": measure, "layer": int(layer), "in_domain_change": in_change,
+                     "out_of_domain_change": out_change, "out_of_domain_low": float(1 - outside.value.max()),
+                     "out_of_domain_high": float(1 - outside.value.min()), "informative": bool(below),
+                     "in_domain_changes_more": in_change > out_change + FLOOR_MARGIN})
+    return pd.DataFrame(rows)
+
+
+def domain_gap(shift: pd.DataFrame) -> pd.DataFrame:
+    """Per task and measure: the layers beyond seed noise, those where in-domain sentences change
+    more, and the last layer's changes. ``holds``: in-domain sentences change more at every layer
+    beyond seed noise (and there is at least one)."""
+    by_layer = domain_gap_by_layer(shift)
+    rows = []
+    for (task, measure), group in by_layer.groupby(["task", "measure"]):
+        informative = group[group.informative]
+        more = informative[informative.in_domain_changes_more]
+        last = group.loc[group.layer.idxmax()]
+        rows.append({"task": task, "measure": measure, "beyond_noise": _layer_list(informative.layer.tolist()),
+                     "in_domain_more_at": _layer_list(more.layer.tolist()),
+                     "holds": len(informative) > 0 and len(more) == len(informative),
+                     "last_in_domain": float(last.in_domain_change), "last_out_of_domain": float(last.out_of_domain_change),
+                     "last_out_of_domain_range": f"{last.out_of_domain_low:.3f} to {last.out_of_domain_high:.3f}"})
     return pd.DataFrame(rows)
 
 
@@ -152,27 +190,37 @@ def _share(flags: list[bool]) -> str:
     return "reproduced" if all(flags) else "partly" if any(flags) else "not reproduced"
 
 
-def verdicts(forgot: pd.DataFrame, depth: pd.DataFrame, freezing: pd.DataFrame, gap: pd.DataFrame) -> pd.DataFrame:
+def verdicts(forgot: pd.DataFrame, depth_own: pd.DataFrame, depth_shared: pd.DataFrame, freezing: pd.DataFrame,
+             gap: pd.DataFrame, moves: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per finding: the paper's claim, the verdict, the rule and the evidence in numbers.
 
     Rules: (1) no task loses more than max(0.02, seed range) at its best layer on any probe (the
-    evidence names the layers where a probe drops beyond its seed floor);
-    (2) per task, the first third of the layers changes by at most a quarter of the largest change
-    (1 - similarity) and the most changed layer is in the upper half; (3) parsing leaves the seed floor at a lower layer than every
-    other task, and loses more than each of them when its bottom half is frozen (both: reproduced,
-    one: partly); (4) per task, the last layer changes more in-domain than out of domain on average.
+    evidence names the layers where a probe drops beyond its seed floor); (2) per task, on its own
+    text, the first third of the layers changes by at most a quarter of the largest change
+    (1 - similarity) and the most changed layer is in the upper half; (3) on the text shared by
+    every task (Wikipedia), parsing leaves the seed floor at a lower layer than every other task,
+    and it loses more than each of them when its bottom half is frozen (both: reproduced, one:
+    partly); (4) per task and measure (RSA, CKA), in-domain sentences change more than
+    out-of-domain ones at every layer where some domain leaves its seed floor. ``moves``
+    (:func:`expected_layers`) adds to finding 1's evidence the largest move of a probe's expected
+    layer: structure that moved rather than vanished.
     """
     rows = [{"finding": PAPER["forgetting"], "verdict": _share([not f for f in forgot.forgot]),
              "evidence": "; ".join(f"{r.task} {r.probe} {r.change:+.3f} at the best layer (seeds {r.seed_range:.3f})"
-                                   + ("" if r.drops_at == "none" else f", drops at {r.drops_at}")
+                                   + ("" if r.drops_at == NO_LAYER else f", drops at {r.drops_at}")
                                    for r in forgot.itertuples())}]
+    if moves is not None and moves.move.notna().any():
+        top = moves.loc[moves.move.abs().idxmax()]
+        rows[0]["evidence"] += (f"; largest move of an expected layer: {top.task} {top.probe} "
+                                f"{top.pre_trained:.2f} -> {top.fine_tuned:.2f}")
     rows.append({"finding": PAPER["top_layers"],
                  "verdict": _share([(r.bottom_change <= MOSTLY * r.largest_change and r.most_changed_layer > r.n_layers / 2)
-                                    for r in depth.itertuples()]),
-                 "evidence": "; ".join(f"{r.task}: bottom third {r.bottom_change:.3f}, most changed layer "
-                                       f"{r.most_changed_layer} ({r.top_change:.3f})" for r in depth.itertuples())})
+                                    for r in depth_own.itertuples()]),
+                 "evidence": "on each task's own text: " + "; ".join(
+                     f"{r.task}: bottom third {r.bottom_change:.3f}, most changed layer {r.most_changed_layer} "
+                     f"({r.top_change:.3f})" for r in depth_own.itertuples())})
     tests = []
-    parse, others = depth[depth.task == "parsing"], depth[depth.task != "parsing"]
+    parse, others = depth_shared[depth_shared.task == "parsing"], depth_shared[depth_shared.task != "parsing"]
     if len(parse) and len(others):  # a task that never leaves its floor counts as infinitely shallow
         leaves = lambda v: np.inf if _missing(v) else v  # noqa: E731
         tests.append(all(leaves(parse.first_below_floor.iloc[0]) < leaves(v) for v in others.first_below_floor))
@@ -181,13 +229,14 @@ def verdicts(forgot: pd.DataFrame, depth: pd.DataFrame, freezing: pd.DataFrame, 
         tests.append(all(fparse.loss_at_half.iloc[0] > v for v in fothers.loss_at_half))
     verdict = "not tested" if not tests else "reproduced" if all(tests) else "partly" if any(tests) else "not reproduced"
     rows.append({"finding": PAPER["parsing_deep"], "verdict": verdict,
-                 "evidence": "; ".join([f"{r.task} leaves the seed floor at layer "
-                                        f"{'none' if _missing(r.first_below_floor) else int(r.first_below_floor)}"
-                                        for r in depth.itertuples()] +
+                 "evidence": "; ".join([f"on Wikipedia, {r.task} leaves the seed floor at "
+                                        f"{'no layer' if _missing(r.first_below_floor) else f'layer {int(r.first_below_floor)}'}"
+                                        for r in depth_shared.itertuples()] +
                                        [f"{r.task} loses {r.loss_at_half:.3f} frozen below {r.half_k}"
                                         for r in freezing.itertuples()])})
-    rows.append({"finding": PAPER["domain"], "verdict": _share(list(gap.in_domain_changes_more)),
-                 "evidence": "; ".join(f"{r.task}: last-layer change (1 - {r.measure.upper()}) in-domain "
-                                       f"{r.in_domain_change:.3f}, out of domain {r.out_of_domain_change:.3f}"
+    rows.append({"finding": PAPER["domain"], "verdict": _share(list(gap.holds)),
+                 "evidence": "; ".join(f"{r.task} {r.measure.upper()}: in-domain changes more at {r.in_domain_more_at} "
+                                       f"of {r.beyond_noise} beyond seed noise; last layer {r.last_in_domain:.3f} "
+                                       f"in-domain, {r.last_out_of_domain_range} out of domain"
                                        for r in gap.itertuples())})
     return pd.DataFrame(rows)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lib.probing.targets import SEPARATOR, EdgeTargets
+from lib.probing.targets import EdgeTargets, atoms
 from lib.errors import InputError
 
 
@@ -140,13 +140,13 @@ def encode_labels(labels: np.ndarray, label_set: tuple[str, ...], multi_label: b
     """Label strings to indices, or with ``multi_label`` to multi-hot rows (float); a label outside
     ``label_set`` (unseen in training) is an error."""
     lookup = {label: i for i, label in enumerate(label_set)}
-    atoms = [label.split(SEPARATOR) if multi_label else [label] for label in labels.tolist()]
-    unknown = sorted({a for found in atoms for a in found} - set(lookup))
+    found_labels = [atoms(label, multi_label) for label in labels.tolist()]
+    unknown = sorted({a for found in found_labels for a in found} - set(lookup))
     if unknown:
         raise InputError(f"labels {unknown[:5]} were not seen in training; known: {', '.join(label_set)}")
     if not multi_label:
-        return np.array([lookup[found[0]] for found in atoms])
-    hot = np.zeros((len(atoms), len(label_set)), dtype=np.float32)
-    for i, found in enumerate(atoms):
+        return np.array([lookup[found[0]] for found in found_labels])
+    hot = np.zeros((len(found_labels), len(label_set)), dtype=np.float32)
+    for i, found in enumerate(found_labels):
         hot[i, [lookup[a] for a in found]] = 1.0
     return hot

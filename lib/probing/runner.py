@@ -27,7 +27,7 @@ from lib.encoders.extraction import Reps, to_words, word_starts
 from lib.finetune.layers import model_identity, model_layers
 from lib.probing.edge_probe import fit_edge_probe, score_edge_probe, span_index
 from lib.probing.structural_probe import fit_distance_probe, score_distance_probe, tree_distances
-from lib.probing.targets import (CONTROLLED, EDGE_TASKS, MULTI_LABEL, SEPARATOR, EdgeTargets, control_labels,
+from lib.probing.targets import (CONTROLLED, EDGE_TASKS, MULTI_LABEL, EdgeTargets, atoms, control_labels,
                                  edge_targets)
 from lib.errors import InputError
 
@@ -38,19 +38,19 @@ CORPUS_SPLITS = {"ewt": "EWT train / test", "gum": "GUM dev / test",
                  "snli": "SNLI train / test premises (silver parses)"}
 
 
-TARGETS = {"upos": "a word -> its part of speech (UPOS)",
-           "deprel": "a word and its head -> their dependency relation",
-           "structural": "every pair of words -> their distance in the dependency tree",
-           "entities": "an entity mention -> its type (person, place, event, ...)",
-           "coreference": "two mentions in one sentence -> the same entity or not",
-           "constituents": "a phrase -> its label (NP, VP, PP, ...)"}
+TARGETS = {"upos": "a word → its part of speech (UPOS)",
+           "deprel": "a word and its head → their dependency relation",
+           "structural": "every pair of words → their distance in the dependency tree",
+           "entities": "an entity mention → its type (person, place, event, ...)",
+           "coreference": "two mentions in one sentence → the same entity or not",
+           "constituents": "a phrase → its label (NP, VP, PP, ...)"}
 
 
 def describe_probe_tasks(tasks) -> pd.DataFrame:
     """What each probe task reads and predicts, its sentences, score and control: the table a
     chapter shows its readers."""
     _check_tasks(tasks)
-    return pd.DataFrame([{"task": task, "target -> label": TARGETS[task], "sentences": CORPUS_SPLITS[CORPUS[task]],
+    return pd.DataFrame([{"task": task, "target → label": TARGETS[task], "sentences": CORPUS_SPLITS[CORPUS[task]],
                           "score": "UUAS" if task == "structural" else "micro-F1",
                           "control": "Hewitt & Liang" if task in CONTROLLED else "none defined"} for task in tasks])
 
@@ -68,14 +68,12 @@ def _spans(targets: EdgeTargets, reps: Reps):
 
 
 def _label_set(targets: EdgeTargets, multi_label: bool) -> tuple[str, ...]:
-    labels = targets.labels.tolist()
-    return tuple(sorted({a for label in labels for a in label.split(SEPARATOR)} if multi_label else set(labels)))
+    return tuple(sorted({a for label in targets.labels.tolist() for a in atoms(label, multi_label)}))
 
 
 def _seen(targets: EdgeTargets, label_set: tuple[str, ...], multi_label: bool) -> EdgeTargets:
     known = set(label_set)
-    keep = np.array([set(label.split(SEPARATOR) if multi_label else [label]) <= known for label in targets.labels.tolist()],
-                    dtype=bool)
+    keep = np.array([set(atoms(label, multi_label)) <= known for label in targets.labels.tolist()], dtype=bool)
     return EdgeTargets(targets.words, targets.sentence[keep], targets.span1[keep],
                        None if targets.span2 is None else targets.span2[keep], targets.labels[keep])
 

@@ -87,9 +87,9 @@ def _targets(record: Record, task: str):
     return [(span, None, SEPARATOR.join(sorted(found))) for span, found in sorted(spans.items())]
 
 
-def label_atoms(labels: np.ndarray) -> list[set[str]]:
-    """Each target's set of labels."""
-    return [set(label.split(SEPARATOR)) for label in labels.tolist()]
+def atoms(label: str, multi_label: bool) -> list[str]:
+    """A target's labels: the ``+``-joined ones of a multi-label task, else the label itself."""
+    return label.split(SEPARATOR) if multi_label else [label]
 
 
 def _span(value, n_words: int, where: str) -> tuple[int, int]:

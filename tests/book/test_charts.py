@@ -34,3 +34,18 @@ def test_seed_lines_menu_filters_every_data_layer():
 def test_line_chart_menu_filters():
     table = _table()[lambda t: t.seed == 0]
     assert _symbols(charts.line_chart(table, "k:O", "value", "experiment", "t", "s", choose="task")) == 6
+
+
+def test_a_menu_opens_on_its_default():
+    """The chart draws the default option's rows; an option the table lacks is refused before drawing."""
+    import pytest
+
+    table = _table()[lambda t: t.seed == 0].assign(floor=0.5)
+    table = table[~((table.task == "parsing") & (table.k == 2))]  # parsing: 2 ks, nli: 3
+    first = charts.dots(table, x="value", y="experiment", color="k", title="t", subtitle="s", choose="task")
+    chosen = charts.dots(table, x="value", y="experiment", color="k", title="t", subtitle="s", choose="task",
+                         default="parsing")
+    assert _symbols(first) == 6 and _symbols(chosen) == 4
+    with pytest.raises(ValueError, match="the menu of 'task' has no option 'qa'; options: nli, parsing"):
+        charts.floor_lines(table.rename(columns={"k": "layer"}), y="value", floor="floor", color="experiment",
+                           title="t", subtitle="s", choose="task", default="qa")

@@ -131,6 +131,11 @@ def test_token_sample():
 
 def test_similarity_command(mirror, tmp_path, lib_command):
     summary = lib_command(["similarity", "--profile", "smoke", "--task", "sentiment"], tmp_path)
-    assert [e["layer"] for e in summary["layers"]] == list(range(7))
-    assert set(summary["layers"][0]) == {"layer", "rsa", "cka", "rsa_seed_floor", "cka_seed_floor"}
-    assert all(0 <= e["cka"] <= 1 for e in summary["layers"])
+    assert summary["inputs"] == {"own": "movie snippets of the sentiment test split",
+                                 "wikipedia": "Wikipedia sentences, shared by every task"}
+    for inputs in ("own", "wikipedia"):
+        layers = summary["layers"][inputs]
+        assert [e["layer"] for e in layers] == list(range(7))
+        assert set(layers[0]) == {"layer", "rsa", "cka", "rsa_seed_floor", "cka_seed_floor"}
+        assert all(0 <= e["cka"] <= 1 for e in layers)
+    assert summary["layers"]["own"] != summary["layers"]["wikipedia"]  # two texts, two measurements
