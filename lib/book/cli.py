@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 import traceback
@@ -24,11 +25,15 @@ from lib.errors import BookError
 from lib.finetune.config import Finetuning
 
 
+_EXPONENT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")  # 5e-5: a string to YAML 1.1, a number to us
+
+
 def _override(text: str) -> tuple[str, object]:
+    """``name=value``, the value read as YAML (``5e-5`` included, which YAML 1.1 leaves a string)."""
     name, sep, value = text.partition("=")
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected name=value, got {text!r}")
-    return name, yaml.safe_load(value) if value else ""
+    return name, float(value) if _EXPONENT.fullmatch(value.strip()) else yaml.safe_load(value) if value else ""
 
 
 def _at_least(low: int):

@@ -81,3 +81,15 @@ def test_each_profile_sets_its_fine_tuning_stage():
         assert finetuning.batch_size == values["train_batch_size"] and finetuning.seeds == values["seeds"]
         assert finetuning.n_train == values["n_train"] and finetuning.model == values["model"]
     assert profile_finetuning("smoke", {"seeds": [7]}).seeds == [7]
+
+
+def test_command_line_values_are_read_as_the_readme_writes_them():
+    """``-p learning_rate=5e-5`` is a number (YAML 1.1 alone would leave it a string and the check
+    would refuse it); lists, mappings and strings read as YAML."""
+    from lib.book.cli import _parser
+
+    args = _parser().parse_args(["finetune", "--task", "nli", "-p", "learning_rate=5e-5", "-p", "head_learning_rate=3E-3",
+                                 "-p", "seeds=[0, 1]", "-p", "n_train={nli: 64}", "-p", "data_dir=/tmp/x", "-p", "epochs=2"])
+    assert args.parameter == [("learning_rate", 5e-5), ("head_learning_rate", 3e-3), ("seeds", [0, 1]),
+                              ("n_train", {"nli": 64}), ("data_dir", "/tmp/x"), ("epochs", 2)]
+    check_parameters(profile="cpu", learning_rate=args.parameter[0][1])
