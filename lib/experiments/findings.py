@@ -184,6 +184,12 @@ def _missing(value) -> bool:
     return value is None or value != value  # None, or NaN once pandas has stored it
 
 
+def floor_layer(first_below_floor) -> str | None:
+    """``"layer 2"`` for a :func:`depth_of_change` row's ``first_below_floor``; None where the
+    similarity never leaves its seed floor (stored as None or NaN)."""
+    return None if _missing(first_below_floor) else f"layer {int(first_below_floor)}"
+
+
 def _share(flags: list[bool]) -> str:
     if not flags:
         return "not tested"
@@ -230,7 +236,7 @@ def verdicts(forgot: pd.DataFrame, depth_own: pd.DataFrame, depth_shared: pd.Dat
     verdict = "not tested" if not tests else "reproduced" if all(tests) else "partly" if any(tests) else "not reproduced"
     rows.append({"finding": PAPER["parsing_deep"], "verdict": verdict,
                  "evidence": "; ".join([f"on Wikipedia, {r.task} leaves the seed floor at "
-                                        f"{'no layer' if _missing(r.first_below_floor) else f'layer {int(r.first_below_floor)}'}"
+                                        f"{floor_layer(r.first_below_floor) or NO_LAYER}"
                                         for r in depth_shared.itertuples()] +
                                        [f"{r.task} loses {r.loss_at_half:.3f} frozen below {r.half_k}"
                                         for r in freezing.itertuples()])})

@@ -46,11 +46,19 @@ TARGETS = {"upos": "a word → its part of speech (UPOS)",
            "constituents": "a phrase → its label (NP, VP, PP, ...)"}
 
 
-def describe_probe_tasks(tasks) -> pd.DataFrame:
-    """What each probe task reads and predicts, its sentences, score and control: the table a
-    chapter shows its readers."""
+def describe_probe_tasks(tasks, corpora: dict | None = None) -> pd.DataFrame:
+    """What each probe task reads and predicts, its sentences (with their counts, given the
+    ``corpora`` of :func:`probe_corpora`), score and control: the table a chapter shows its readers."""
     _check_tasks(tasks)
-    return pd.DataFrame([{"task": task, "target → label": TARGETS[task], "sentences": CORPUS_SPLITS[CORPUS[task]],
+
+    def sentences(task: str) -> str:
+        corpus = CORPUS[task]
+        if corpora is None or corpus not in corpora:
+            return CORPUS_SPLITS[corpus]
+        train, test = corpora[corpus]
+        return f"{CORPUS_SPLITS[corpus]} ({len(train):,} + {len(test):,})"
+
+    return pd.DataFrame([{"task": task, "target → label": TARGETS[task], "sentences": sentences(task),
                           "score": "UUAS" if task == "structural" else "micro-F1",
                           "control": "Hewitt & Liang" if task in CONTROLLED else "none defined"} for task in tasks])
 
