@@ -37,6 +37,7 @@ VERSIONS = {
     "probes": 1,  # edge and structural probes, per layer and mixed (lib.probing)
     "restoring": 2,  # pre-trained layers put back into fine-tuned models (2: scored without dropout)
     "shift-scores": 1,  # fine-tuned models scored out of domain (lib.experiments.shift)
+    "similarity": 1,  # pre-trained vs fine-tuned similarity with its seed floor (lib.similarity.compare)
     "chapter": 1,  # executed chapters (lib.book.build)
 }
 

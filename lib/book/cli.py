@@ -113,7 +113,8 @@ def _ablate(args) -> dict:
 
     values, finetuning = _unpack(args)
     ablation = Ablation(grid=values["ablation_grid"], n_train=values["ablation_n_train"],
-                        batch_size=values["ablation_batch_size"], n_eval=values["ablation_n_eval"])
+                        batch_size=values["ablation_batch_size"], n_eval=values["ablation_n_eval"],
+                        seeds=values["ablation_seeds"])
     table = ablation_table(finetuning, ablation, args.task, data_dir=values["data_dir"] or None,
                            device=values["device"], progress=not args.no_progress)
     return {"model": values["model"], "seeds": values["seeds"], **summary(table)}

@@ -10,6 +10,8 @@ unpack it into explicit arguments and the stage settings (:class:`lib.finetune.F
 """
 from __future__ import annotations
 
+import json
+
 import random
 from pathlib import Path
 
@@ -40,6 +42,15 @@ def load_profile(name: str) -> dict:
     """The parameters of profile ``name``."""
     with open(profile_file(name), encoding="utf-8") as handle:
         return yaml.safe_load(handle)
+
+
+def calibration(name: str) -> dict | None:
+    """The learning-rate calibration of profile ``name`` (written by ``bench/calibrate.py``): the
+    grid, the dev score of each task at each rate (``rows``) and the ``best`` rate; None where the
+    profile has none."""
+    profile_file(name)
+    path = PROFILE_DIR / f"calibration-{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def parameter_types() -> dict[str, type]:
@@ -129,7 +140,8 @@ def _rules() -> dict:
         "probe_test_sentences": zero_is_all, "probe_epochs": _count(1), "structural_epochs": _count(1),
         "probe_rank": _count(1), "similarity_tokens": _count(3),
         "rdm_method": _choice("cosine", "correlation", "euclidean"),
-        "ablation_grid": _list_of(_count(0)), "ablation_n_train": _per_task(zero_is_all),
+        "ablation_grid": _list_of(_count(0)), "ablation_seeds": _list_of(_count(0)),
+        "ablation_n_train": _per_task(zero_is_all),
         "ablation_batch_size": _per_task(_count(1)), "ablation_n_eval": zero_is_all,
         "shift_domains": _per_task(_list_of(_choice(*DOMAINS))), "shift_sentences": _count(1),
         "shift_tokens": _count(3), "shift_eval": zero_is_all,

@@ -6,6 +6,8 @@ SNLI's mirror sample lacks: it is carved from the end of the 100k train sample (
 """
 from __future__ import annotations
 
+import functools
+
 import json
 
 from lib.data.records import (NLI_LABELS, Record, parse_conllu, parse_nli_jsonl, parse_tree, parse_vader,
@@ -46,11 +48,23 @@ def _check(kind: str, value: str, valid) -> None:
         raise InputError(f"unknown {kind} {value!r}; valid: {', '.join(valid)}")
 
 
+def _parsed(path, split: str, dataset: str) -> list[Record]:
+    """The records of a CoNLL-U file, parsed once per process for each version of the file (its
+    path, size and modification time): chapters read the same treebank split many times."""
+    stat = path.stat()
+    return list(_parse_once(str(path), stat.st_size, stat.st_mtime_ns, split, dataset))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_once(path: str, size: int, mtime: int, split: str, dataset: str) -> tuple[Record, ...]:
+    return tuple(parse_conllu(read_lines(path), split, dataset=dataset))
+
+
 def load_ewt(split: str, data_dir: str | None = None) -> list[Record]:
     """UD English EWT r2.16 sentences with gold UPOS, heads and relations; ``domain`` is the genre."""
     _check("EWT split", split, EWT_SPLITS)
     path = data_path(dataset_files("ewt")[EWT_SPLITS.index(split)], data_dir)
-    return parse_conllu(read_lines(path), split)
+    return _parsed(path, split, "ewt")
 
 
 def load_gum(split: str, data_dir: str | None = None) -> list[Record]:
@@ -58,7 +72,7 @@ def load_gum(split: str, data_dir: str | None = None) -> list[Record]:
     coreference chains; ``domain`` is the genre. Licence CC BY-NC-SA 4.0: non-commercial use only."""
     _check("GUM split", split, GUM_SPLITS)
     path = data_path(dataset_files("gum")[GUM_SPLITS.index(split)], data_dir)
-    return parse_conllu(read_lines(path), split, dataset="gum")
+    return _parsed(path, split, "gum")
 
 
 def load_snli_parses(split: str, data_dir: str | None = None) -> list[Record]:

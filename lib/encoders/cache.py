@@ -3,7 +3,7 @@
 Probes, similarity and domain-shift chapters all read the same hidden states: they are computed
 once and stored as safetensors (float16, half the disk) under ``<cache>/layers/``, keyed by
 :func:`lib.artifacts.key` of what went in: the model's content (:func:`model_identity`), every
-field of every record, the pooling, the batch size and the device type.
+field of every record, the pooling, the batch size, the device type and the precision.
 """
 from __future__ import annotations
 
@@ -16,15 +16,17 @@ from safetensors.torch import load_file, save
 
 from lib.artifacts import artifact_path, atomic_path
 from lib.data import Record, records_digest
-from lib.encoders.extraction import Reps, extract_layers
+from lib.encoders.extraction import Reps, extract_layers, extraction_precision
 from lib.encoders.loading import Encoder, load_encoder, model_identity
 from lib.errors import InputError
 
 
 def layers_identity(model: dict, records: list[Record], pooling: str, batch_size: int, device: str) -> dict:
-    """The identity of word vectors of ``records`` under the model of identity ``model``."""
+    """The identity of word vectors of ``records`` under the model of identity ``model`` (extracted
+    in the device's precision: :func:`lib.encoders.extraction.extraction_precision`)."""
+    device_type = device.split(":")[0]
     return {"model": model, "records": records_digest(records), "pooling": pooling, "batch_size": batch_size,
-            "device_type": device.split(":")[0]}
+            "device_type": device_type, "precision": extraction_precision(device_type)}
 
 
 def stored_layers(identity: dict, open_encoder: Callable[[], Encoder], records: list[Record], pooling: str,
@@ -39,7 +41,7 @@ def stored_layers(identity: dict, open_encoder: Callable[[], Encoder], records: 
         return Reps(vectors=stored["vectors"].float().numpy(), sentence=stored["sentence"].numpy(),
                     position=stored["position"].numpy(), layers=tuple(stored["layers"].tolist()))
     reps = extract_layers(open_encoder(), [r.words for r in records], pooling=pooling, batch_size=batch_size,
-                          progress=progress)
+                          progress=progress, precision=identity["precision"])
     with atomic_path(path) as tmp:  # bytes written by Python: a full disk is an OSError (a StorageError)
         tensors = {"vectors": torch.from_numpy(reps.vectors).half(), "sentence": torch.from_numpy(reps.sentence),
                    "position": torch.from_numpy(reps.position), "layers": torch.tensor(reps.layers)}

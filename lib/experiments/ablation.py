@@ -38,15 +38,17 @@ class Ablation:
     ``grid``: the freezing boundaries k; ``n_train`` and ``batch_size``: per task, the training
     examples and batch size of each grid model (fewer than the book's models: the grid has many);
     ``n_eval``: the test examples that score each grid and restored model (0: all). The grid's dev
-    set (one learning-curve point per epoch) is a fifth of ``n_eval`` (our choice); with
-    ``n_eval = 0`` both are whole, and a grid with the book's ``n_train`` then shares its ``k = 0``
-    model with every other chapter.
+    set (one learning-curve point per epoch) is a fifth of ``n_eval`` (our choice). A grid with the
+    book's ``n_train`` and batch size, and with ``n_eval`` the book's ``n_test`` (and a fifth of it
+    its ``n_dev``; or both whole), shares its ``k = 0`` models with every other chapter.
+    ``seeds``: the seeds of the grid and of restoring (None: the book's fine-tuning seeds).
     """
 
     grid: Sequence[int]
     n_train: Mapping[str, int]
     batch_size: Mapping[str, int]
     n_eval: int
+    seeds: Sequence[int] | None = None
 
     def config(self, finetuning: Finetuning, task: str, seed: int, k: int) -> FinetuneConfig:
         """The fine-tuning config of one grid point: the book's settings, the ablation's sizes."""
@@ -74,14 +76,16 @@ def check_grid(grid, model: str) -> tuple[int, ...]:
 
 def freezing_grid(finetuning: Finetuning, ablation: Ablation, task: str, data_dir: str | None = None,
                   device: str = "auto", progress: bool = True) -> list[dict]:
-    """Manifests of the grid's fine-tuned models (``ablation.grid`` x ``finetuning.seeds``).
+    """Manifests of the grid's fine-tuned models (``ablation.grid`` x its seeds: ``ablation.seeds``,
+    else ``finetuning.seeds``).
 
     Stored models are reused; the missing frozen ones train on :class:`PrefixStates` of the
     pre-trained encoder, computed once per task (per seed for a random-init model).
     """
     check_task(task)
     grid = check_grid(ablation.grid, finetuning.model)
-    configs = [ablation.config(finetuning, task, seed, k) for k in grid for seed in finetuning.seeds]
+    seeds = finetuning.seeds if ablation.seeds is None else ablation.seeds
+    configs = [ablation.config(finetuning, task, seed, k) for k in grid for seed in seeds]
     missing = [c for c in configs if stored(c, device) is None]
     if missing:
         _train_grid(missing, data_dir, device, progress)
@@ -116,14 +120,15 @@ def ablation_table(finetuning: Finetuning, ablation: Ablation, task: str, data_d
     """Tidy scores: (task, seed, experiment, k, metric, value) for freezing and both restorings.
 
     Freezing models come from :func:`freezing_grid`; restoring starts from the book's fine-tuned
-    models (the ones every other chapter studies) and scores them on ``ablation.n_eval`` examples.
+    models (the ones every other chapter studies) of the same seeds and scores them on
+    ``ablation.n_eval`` examples.
     """
     rows = []
     for manifest in freezing_grid(finetuning, ablation, task, data_dir, device, progress):
         rows += [{"seed": manifest["seed"], "experiment": "freezing", "k": manifest["config"]["freeze_below"],
                   "metric": name, "value": value} for name, value in manifest["metrics"].items()]
     table, prepared = pd.DataFrame(rows), None
-    for seed in finetuning.seeds:
+    for seed in finetuning.seeds if ablation.seeds is None else ablation.seeds:
         manifest = get_or_train(finetuning.config(task, seed), data_dir=data_dir, device=device, progress=progress)
         if prepared is None and not restoring_cached(manifest, finetuning.model, ablation.n_eval, device):
             prepared = restoring_data(manifest, ablation.n_eval, load_encoder(finetuning.model).tokenizer, data_dir)

@@ -173,8 +173,9 @@ def shift_tables(finetuning: Finetuning, shift: DomainShift, task: str, domains:
         tuned = [model_layers(m, sentences[domain], pooling=pooling, device=device, progress=progress)
                  for m in manifests]
         index = samples[domain]
-        table = versus_pretrained(pre[domain].vectors[:, index], [t.vectors[:, index] for t in tuned], shift.method)
-        tables.append(table[table.measure.isin(["rsa", "cka"])].assign(domain=domain))
+        table = versus_pretrained(pre[domain].vectors[:, index], [t.vectors[:, index] for t in tuned], shift.method,
+                                  measures=("rsa", "cka"))
+        tables.append(table.assign(domain=domain))
     similarity = pd.concat(tables, ignore_index=True).assign(task=task)
     similarity["in_domain"] = similarity.domain.isin(IN_DOMAIN[task])
     similarity = similarity[["task", "domain", "in_domain", "layer", "measure", "value", "seed_floor"]]

@@ -20,13 +20,14 @@ import json
 
 import numpy as np
 import pandas as pd
+import torch
 
 from lib.artifacts import artifact_path, atomic_path
 from lib.data import Record, records_digest
 from lib.encoders.extraction import Reps, to_words, word_starts
 from lib.finetune.layers import model_identity, model_layers
-from lib.probing.edge_probe import fit_edge_probe, score_edge_probe, span_index
-from lib.probing.structural_probe import fit_distance_probe, score_distance_probe, tree_distances
+from lib.probing.edge_probe import fit_edge_probes, layer_masks, probe_precision, score_edge_probes, span_index
+from lib.probing.structural_probe import fit_distance_probes, score_distance_probes, tree_distances
 from lib.probing.targets import (CONTROLLED, EDGE_TASKS, MULTI_LABEL, EdgeTargets, atoms, control_labels,
                                  edge_targets)
 from lib.errors import InputError
@@ -146,14 +147,44 @@ class EdgeTask:
             raise InputError(f"unknown edge task {task!r}; valid: {', '.join(EDGE_TASKS)}")
         return cls(task, edge_targets(train_records, task), edge_targets(test_records, task), train, test)
 
-    def score(self, x_train: np.ndarray, x_test: np.ndarray, seed: int, epochs: int, labels=None):
-        """Fit on ``x_train``, score on ``x_test`` (``labels``: other train / test labels, a control)."""
+    def score(self, x_train: np.ndarray, x_test: np.ndarray, seed: int, epochs: int, labels=None, masks=None):
+        """Fit on ``x_train`` (layers, rows, hidden), score on ``x_test``: one probe per row of
+        ``masks`` (default: one mixing every layer), trained side by side. ``labels``: other train /
+        test labels (a control). Returns (scores, probes)."""
         train_labels, test_labels = (self.train.labels, self.test.labels) if labels is None else labels
         label_set = self.label_set if labels is None else tuple(sorted(set(np.concatenate(labels).tolist())))
         multi_label = self.multi_label and labels is None
-        probe = fit_edge_probe(x_train, self.train_spans, train_labels, label_set, seed, epochs, multi_label=multi_label)
-        score = score_edge_probe(probe, x_test, self.test_spans, test_labels, label_set, multi_label=multi_label)
-        return score, probe
+        probes = fit_edge_probes(x_train, self.train_spans, train_labels, label_set, seed, epochs, masks,
+                                 multi_label=multi_label)
+        return score_edge_probes(probes, x_test, self.test_spans, test_labels, label_set, multi_label=multi_label), probes
+
+
+def edge_task_probes(edge: EdgeTask, train: Reps, test: Reps, seed: int, epochs: int = 4, layers=None,
+                     control: bool = True, mixes: bool = True) -> tuple[pd.DataFrame, dict | None]:
+    """An edge task's per-layer table (see :func:`edge_probe_layers`) and, with ``mixes``, its
+    cumulative scalar mixes (see :func:`cumulative_mixes`). The per-layer probes and the mixes train
+    side by side in one pass (:class:`lib.probing.edge_probe.EdgeProbes`), the control probes in a
+    second one."""
+    layers = check_layers(layers, train)
+    single = layer_masks(len(train.layers))[[train.layers.index(layer) for layer in layers]]
+    masks = torch.cat([single, layer_masks(len(train.layers), single=False, cumulative=True)]) if mixes else single
+    scores, probes = edge.score(train.vectors, test.vectors, seed, epochs, masks=masks)
+    table = pd.DataFrame({"layer": layers, "score": scores[:len(layers)]})
+    if control and edge.task in CONTROLLED:
+        table["control"] = edge.score(train.vectors, test.vectors, seed, epochs,
+                                      labels=control_labels([edge.train, edge.test], seed), masks=single)[0]
+        table["selectivity"] = table.score - table.control
+    table = table.assign(n_train=len(edge.train), n_test=len(edge.test), n_unseen=edge.n_unseen)
+    if not mixes:
+        return table, None
+    layer_0 = scores[layers.index(train.layers[0])] if train.layers[0] in layers else None
+    cumulative = [layer_0] + scores[len(layers):]
+    if layer_0 is None:  # the mix of the first layer alone is its per-layer probe, not asked for here
+        cumulative[0] = edge.score(train.vectors, test.vectors, seed, epochs, masks=layer_masks(len(train.layers))[:1])[0][0]
+    weights = probes.weights()[-1].tolist()
+    return table, {"score": cumulative[-1], "weights": dict(zip(train.layers, weights)),
+                   "center_of_gravity": float(np.dot(train.layers, weights)),
+                   "cumulative": dict(zip(train.layers, cumulative)), "expected_layer": expected_layer(cumulative)}
 
 
 def edge_probe_layers(train: Reps, test: Reps, train_records: list[Record], test_records: list[Record],
@@ -161,21 +192,8 @@ def edge_probe_layers(train: Reps, test: Reps, train_records: list[Record], test
     """Per layer: ``score`` (micro-F1) and, for the tasks that have a control (UPOS and dependency
     label), ``control`` (the same probe on control labels) and ``selectivity = score - control``;
     plus the counts of targets."""
-    layers = check_layers(layers, train)
     edge = EdgeTask.of(task, train, test, train_records, test_records)
-    control = control and task in CONTROLLED
-    if control:
-        controls = control_labels([edge.train, edge.test], seed)
-    rows = []
-    for layer in layers:
-        i = train.layers.index(layer)
-        x_train, x_test = train.vectors[i:i + 1], test.vectors[i:i + 1]
-        row = {"layer": layer, "score": edge.score(x_train, x_test, seed, epochs)[0]}
-        if control:
-            row["control"] = edge.score(x_train, x_test, seed, epochs, labels=controls)[0]
-            row["selectivity"] = row["score"] - row["control"]
-        rows.append(row)
-    return pd.DataFrame(rows).assign(n_train=len(edge.train), n_test=len(edge.test), n_unseen=edge.n_unseen)
+    return edge_task_probes(edge, train, test, seed, epochs, layers, control, mixes=False)[0]
 
 
 def expected_layer(cumulative: list[float]) -> float:
@@ -196,30 +214,21 @@ def expected_layer(cumulative: list[float]) -> float:
 
 
 def scalar_mix_probe(train: Reps, test: Reps, train_records: list[Record], test_records: list[Record],
-                     task: str, seed: int, epochs: int = 4, layer_0: float | None = None) -> dict:
+                     task: str, seed: int, epochs: int = 4) -> dict:
     """:func:`cumulative_mixes` of an edge task on the records ``train`` and ``test`` come from."""
-    return cumulative_mixes(EdgeTask.of(task, train, test, train_records, test_records), train, test, seed, epochs,
-                            layer_0)
+    return cumulative_mixes(EdgeTask.of(task, train, test, train_records, test_records), train, test, seed, epochs)
 
 
-def cumulative_mixes(edge: EdgeTask, train: Reps, test: Reps, seed: int, epochs: int = 4,
-                     layer_0: float | None = None) -> dict:
-    """Scalar-mix probes over layers ``0..l`` for every ``l``: their scores (``cumulative``), the
-    expected layer ``E_delta``, and the full mix's score, weights and center of gravity.
-    ``layer_0``: the layer-0 probe's score when already known (it is the mix of layer 0 alone)."""
-    cumulative = [] if layer_0 is None else [layer_0]
-    for top in range(len(cumulative), len(train.layers)):
-        score, probe = edge.score(train.vectors[:top + 1], test.vectors[:top + 1], seed, epochs)
-        cumulative.append(score)
-    weights = probe.mix.detach().softmax(0).tolist()
-    return {"score": cumulative[-1], "weights": dict(zip(train.layers, weights)),
-            "center_of_gravity": float(np.dot(train.layers, weights)),
-            "cumulative": dict(zip(train.layers, cumulative)), "expected_layer": expected_layer(cumulative)}
+def cumulative_mixes(edge: EdgeTask, train: Reps, test: Reps, seed: int, epochs: int = 4) -> dict:
+    """Scalar-mix probes over layers ``0..l`` for every ``l``: their scores (``cumulative``; the mix
+    of layer 0 alone is the layer-0 probe), the expected layer ``E_delta``, and the full mix's
+    score, weights and center of gravity."""
+    return edge_task_probes(edge, train, test, seed, epochs, layers=train.layers[:1], control=False)[1]
 
 
-def _by_sentence(reps: Reps, layer: int) -> list[np.ndarray]:
-    vectors = reps.vectors[reps.layers.index(layer)]
-    return np.split(vectors, np.cumsum(np.bincount(reps.sentence))[:-1])
+def _by_sentence(reps: Reps, views: list[int]) -> list[np.ndarray]:
+    """Per sentence, its word vectors in the layers at indices ``views``: (views, words, hidden)."""
+    return np.split(reps.vectors[views], np.cumsum(np.bincount(reps.sentence))[:-1], axis=1)
 
 
 def structural_probe_layers(train: Reps, test: Reps, train_records: list[Record], test_records: list[Record],
@@ -229,12 +238,11 @@ def structural_probe_layers(train: Reps, test: Reps, train_records: list[Record]
     distances = [tree_distances(r.heads) for r in train_records]
     heads = [r.heads for r in test_records]
     punct = [np.array([tag == "PUNCT" for tag in r.upos]) for r in test_records]
-    rows = []
-    for layer in layers:
-        b = fit_distance_probe(_by_sentence(train, layer), distances, rank, seed, epochs)
-        scores = score_distance_probe(b, _by_sentence(test, layer), heads, punct)
-        rows.append({"layer": layer, "score": scores["uuas"], "spearman": scores["spearman"]})
-    return pd.DataFrame(rows)
+    views = [train.layers.index(layer) for layer in layers]
+    b = fit_distance_probes(_by_sentence(train, views), distances, rank, seed, epochs)
+    scores = score_distance_probes(b, _by_sentence(test, views), heads, punct)
+    return pd.DataFrame([{"layer": layer, "score": score["uuas"], "spearman": score["spearman"]}
+                         for layer, score in zip(layers, scores)])
 
 
 def probe_task_layers(task: str, train: Reps, test: Reps, train_records: list[Record], test_records: list[Record],
@@ -260,7 +268,8 @@ def probe_model(model: str | dict, corpora: dict, tasks: list[str], seed: int, e
     if missing:
         raise InputError(f"no sentences for corpus {', '.join(missing)}: build corpora with probe_corpora(tasks, ...)")
     identity = {"model": model_identity(model), "tasks": tasks, "seed": seed, "epochs": epochs, "rank": rank,
-                "structural_epochs": structural_epochs, "pooling": pooling, "version": 2,
+                "structural_epochs": structural_epochs, "pooling": pooling, "version": 3,
+                "precision": probe_precision(),
                 "sentences": {CORPUS[t]: [records_digest(part) for part in corpora[CORPUS[t]]] for t in tasks}}
     path = artifact_path("probes", identity, ".json")
     if path.is_file():
@@ -272,17 +281,18 @@ def probe_model(model: str | dict, corpora: dict, tasks: list[str], seed: int, e
         train, test = (model_layers(model, part, pooling="subwords", device=device, progress=progress)
                        for part in (train_records, test_records))
         for task in [t for t in tasks if CORPUS[t] == corpus]:
-            task_epochs = structural_epochs if task == "structural" else epochs
-            table = probe_task_layers(task, train, test, train_records, test_records, seed, task_epochs, rank,
-                                      pooling=pooling)
+            if task == "structural":
+                table = probe_task_layers(task, train, test, train_records, test_records, seed, structural_epochs,
+                                          rank, pooling=pooling)
+                tables.append(table.assign(task=task))
+                continue
+            table, mix = edge_task_probes(EdgeTask.of(task, train, test, train_records, test_records), train, test,
+                                          seed, epochs)
             tables.append(table.assign(task=task))
-            if task != "structural":
-                mix = scalar_mix_probe(train, test, train_records, test_records, task, seed, epochs,
-                                       layer_0=float(table.score.iloc[0]) if table.layer.iloc[0] == 0 else None)
-                mixes.append({"task": task, "score": mix["score"], "expected_layer": mix["expected_layer"],
-                              "center_of_gravity": mix["center_of_gravity"],
-                              **{f"weight_{layer}": w for layer, w in mix["weights"].items()},
-                              **{f"cumulative_{layer}": c for layer, c in mix["cumulative"].items()}})
+            mixes.append({"task": task, "score": mix["score"], "expected_layer": mix["expected_layer"],
+                          "center_of_gravity": mix["center_of_gravity"],
+                          **{f"weight_{layer}": w for layer, w in mix["weights"].items()},
+                          **{f"cumulative_{layer}": c for layer, c in mix["cumulative"].items()}})
     layers, mix = pd.concat(tables, ignore_index=True), pd.DataFrame(mixes)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps({"identity": identity, "layers": layers.to_dict("records"),

@@ -15,7 +15,9 @@ from collections import deque
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
+from scipy.stats import rankdata
+
+from lib.probing.edge_probe import probe_precision
 
 
 def tree_distances(heads: tuple[int, ...]) -> np.ndarray:
@@ -43,28 +45,48 @@ def _pad(items: list[np.ndarray], width: int) -> np.ndarray:
     return np.stack([np.pad(a, [(0, width - a.shape[0])] + [(0, 0)] * (a.ndim - 1)) for a in items])
 
 
-def fit_distance_probe(sentences: list[np.ndarray], distances: list[np.ndarray], rank: int, seed: int,
-                       epochs: int = 4, batch_size: int = 20, lr: float = 1e-3) -> torch.Tensor:
-    """Learn B (hidden, rank) from per-sentence vectors (n_i, hidden) and tree distances (n_i, n_i)."""
+def fit_distance_probes(sentences: list[np.ndarray], distances: list[np.ndarray], rank: int, seed: int,
+                        epochs: int = 4, batch_size: int = 20, lr: float = 1e-3, precision: str = "auto") -> torch.Tensor:
+    """Learn ``P`` maps B (P, hidden, rank) side by side, one per view of the words (a layer):
+    ``sentences`` holds per sentence its vectors (P, n_i, hidden), ``distances`` its tree distances
+    (n_i, n_i). The losses are summed over the views, so each B gets the gradients (and Adam steps)
+    it would get alone; all start from the same seeded initial map. ``precision``: as for the edge
+    probes (:func:`lib.probing.edge_probe.probe_precision`), for the product ``x B`` only; distances
+    are computed in fp32."""
+    bf16 = probe_precision(precision) == "bf16"
     torch.manual_seed(seed)
-    b = torch.nn.Parameter(torch.empty(sentences[0].shape[1], rank).uniform_(-0.05, 0.05))
+    p, hidden = sentences[0].shape[0], sentences[0].shape[2]
+    b = torch.nn.Parameter(torch.empty(hidden, rank).uniform_(-0.05, 0.05).repeat(p, 1, 1))
     optimizer = torch.optim.Adam([b], lr=lr)
     generator = torch.Generator().manual_seed(seed)
+    vectors = [torch.as_tensor(x) for x in sentences]
+    gold_all = [torch.as_tensor(d) for d in distances]
     for _ in range(epochs):
         for rows in torch.randperm(len(sentences), generator=generator).split(batch_size):
             rows = rows.tolist()
             width = max(len(distances[i]) for i in rows)
-            x = torch.as_tensor(_pad([sentences[i] for i in rows], width))
-            gold = torch.as_tensor(np.stack([np.pad(distances[i], (0, width - len(distances[i]))) for i in rows]))
+            x = torch.zeros(p, len(rows), width, hidden)
+            gold = torch.zeros(len(rows), width, width)
+            for j, i in enumerate(rows):
+                x[:, j, :len(distances[i])] = vectors[i]
+                gold[j, :len(distances[i]), :len(distances[i])] = gold_all[i]
             lengths = torch.tensor([len(distances[i]) for i in rows], dtype=torch.float32)
             mask = (torch.arange(width)[None] < lengths[:, None])
             mask = mask[:, :, None] & mask[:, None, :]
-            predicted = squared_distances(x @ b)
-            loss = ((predicted - gold).abs() * mask).sum((1, 2)) / lengths ** 2
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                projected = (x.view(p, -1, hidden) @ b).float().view(p, len(rows), width, rank)
+            predicted = squared_distances(projected)
+            loss = ((predicted - gold).abs() * mask).sum((2, 3)) / lengths ** 2  # (P, batch)
             optimizer.zero_grad()
-            loss.mean().backward()
+            loss.mean(1).sum().backward()
             optimizer.step()
     return b.detach()
+
+
+def fit_distance_probe(sentences: list[np.ndarray], distances: list[np.ndarray], rank: int, seed: int,
+                       epochs: int = 4, **options) -> torch.Tensor:
+    """Learn B (hidden, rank) from per-sentence vectors (n_i, hidden) and tree distances (n_i, n_i)."""
+    return fit_distance_probes([x[None] for x in sentences], distances, rank, seed, epochs, **options)[0]
 
 
 def squared_distances(z: torch.Tensor) -> torch.Tensor:
@@ -88,23 +110,43 @@ def min_spanning_edges(distances: np.ndarray) -> set[frozenset]:
     return edges
 
 
+def _row_spearman(predicted: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    """Spearman correlation of each row of ``predicted`` (..., k, k) with the same row of ``gold``
+    (k, k): Pearson's r of their average ranks, as :func:`scipy.stats.spearmanr` (NaN for a constant row)."""
+    a, b = rankdata(predicted, axis=-1), rankdata(gold, axis=-1)
+    a, b = a - a.mean(-1, keepdims=True), b - b.mean(-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
+
+
 @torch.no_grad()
-def score_distance_probe(b: torch.Tensor, sentences: list[np.ndarray], heads: list[tuple[int, ...]],
-                         punct: list[np.ndarray]) -> dict[str, float]:
-    """UUAS and distance Spearman (see the module docstring) on held-out sentences."""
-    found = total = 0
-    by_length: dict[int, list[float]] = {}
+def score_distance_probes(b: torch.Tensor, sentences: list[np.ndarray], heads: list[tuple[int, ...]],
+                          punct: list[np.ndarray]) -> list[dict[str, float]]:
+    """Per map of ``b`` (P, hidden, rank), UUAS and distance Spearman (see the module docstring) on
+    held-out sentences, each given as its vectors (P, n_i, hidden)."""
+    p = len(b)
+    found, total = np.zeros(p, int), 0
+    by_length: list[dict[int, list[float]]] = [{} for _ in range(p)]
     for x, sentence_heads, is_punct in zip(sentences, heads, punct):
         keep = np.flatnonzero(~is_punct)
         if len(keep) < 2:
             continue
-        predicted = squared_distances(torch.as_tensor(x) @ b).numpy()[np.ix_(keep, keep)]
+        predicted = squared_distances(torch.as_tensor(x[:, keep]) @ b).numpy()
         gold = tree_distances(sentence_heads)[np.ix_(keep, keep)]
         gold_edges = {frozenset((i, j)) for i, j in zip(*np.nonzero(gold == 1)) if i < j}
-        found += len(min_spanning_edges(predicted) & gold_edges)
         total += len(gold_edges)
+        for view in range(p):
+            found[view] += len(min_spanning_edges(predicted[view]) & gold_edges)
         if 5 <= len(keep) <= 50:
-            rhos = [spearmanr(predicted[i], gold[i]).statistic for i in range(len(keep))]
-            by_length.setdefault(len(keep), []).append(float(np.nanmean(rhos)))
-    spearman = float(np.mean([np.mean(v) for v in by_length.values()])) if by_length else float("nan")
-    return {"uuas": found / max(total, 1), "spearman": spearman}
+            rhos = _row_spearman(predicted, gold)
+            for view in range(p):
+                by_length[view].setdefault(len(keep), []).append(float(np.nanmean(rhos[view])))
+    return [{"uuas": found[view] / max(total, 1),
+             "spearman": float(np.mean([np.mean(v) for v in by_length[view].values()])) if by_length[view] else float("nan")}
+            for view in range(p)]
+
+
+def score_distance_probe(b: torch.Tensor, sentences: list[np.ndarray], heads: list[tuple[int, ...]],
+                         punct: list[np.ndarray]) -> dict[str, float]:
+    """UUAS and distance Spearman of one map B (hidden, rank) on sentences given as (n_i, hidden)."""
+    return score_distance_probes(b[None], [x[None] for x in sentences], heads, punct)[0]

@@ -8,12 +8,16 @@ dominate cosines.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 import pandas as pd
 import torch
 
 from lib.similarity.cka import debiased_cka_torch, linear_cka_torch
 from lib.similarity.rsa import check_method, pairwise_pearson, pairwise_spearman
+from lib.artifacts import artifact_path, atomic_path
 from lib.errors import InputError
 
 
@@ -76,20 +80,23 @@ def similarity_matrix(x, y, measure: str = "rsa", method: str = "cosine", compar
     return matrix.cpu().numpy()
 
 
-def same_layer(x, y, method: str = "cosine", standardize: bool = False, device: str = "cpu") -> pd.DataFrame:
-    """Tidy (layer, rsa, cka, cka_debiased): each layer of x against the same layer of y."""
+def same_layer(x, y, method: str = "cosine", standardize: bool = False, device: str = "cpu",
+               measures=("rsa", "cka", "cka_debiased")) -> pd.DataFrame:
+    """Tidy (layer, *measures*): each layer of x against the same layer of y, by ``measures`` (of
+    rsa, cka, cka_debiased)."""
     x, y = _checked(x, y, device)
     if x.shape[0] != y.shape[0]:
         raise InputError(f"same-layer similarity needs models of one depth: {x.shape[0]} vs {y.shape[0]} layers")
     if standardize:
         x, y = standardized(x), standardized(y)
     check_method(method)
+    compute = {"rsa": lambda a, b: pairwise_pearson(a, b, method)[0, 0],
+               "cka": lambda a, b: linear_cka_torch(a[0].double(), b[0].double()),
+               "cka_debiased": lambda a, b: debiased_cka_torch(a[0].double(), b[0].double())}
     rows = []
     for layer in range(x.shape[0]):
         a, b = x[layer:layer + 1], y[layer:layer + 1]
-        rows.append({"layer": layer, "rsa": float(pairwise_pearson(a, b, method)[0, 0]),
-                     "cka": float(linear_cka_torch(a[0].double(), b[0].double())),
-                     "cka_debiased": float(debiased_cka_torch(a[0].double(), b[0].double()))})
+        rows.append({"layer": layer, **{name: float(compute[name](a, b)) for name in measures}})
     return pd.DataFrame(rows)
 
 
@@ -102,18 +109,34 @@ def sample_tokens(n_words: int, n_tokens: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_words, size=n_tokens, replace=False))
 
 
+MEASURES = ("rsa", "cka", "cka_debiased")
+
+
 def versus_pretrained(pre, tuned: list, method: str = "cosine", standardize: bool = False,
-                      device: str = "cpu") -> pd.DataFrame:
+                      device: str = "cpu", measures=MEASURES) -> pd.DataFrame:
     """Each layer of the pre-trained model against the same layer of each fine-tuned seed, with the
     seed noise floor (the same measures between every pair of fine-tuned seeds).
 
     ``pre`` (layers, n, hidden); ``tuned`` a list of such arrays, one per seed. Returns tidy
-    (layer, measure, value, value_min, value_max, seed_floor); ``value`` is the mean over seeds,
-    ``seed_floor`` is NaN with a single seed.
+    (layer, measure, value, value_min, value_max, seed_floor) for ``measures`` (of
+    :data:`MEASURES`); ``value`` is the mean over seeds, ``seed_floor`` is NaN with a single seed.
+    Stored by the content of the vectors and the settings (``<cache>/similarity/``): the closing
+    chapter asks again for what chapters 4 and 6 computed.
     """
-    measures = ["rsa", "cka", "cka_debiased"]
-    runs = pd.concat([same_layer(pre, t, method, standardize, device).assign(seed=i) for i, t in enumerate(tuned)])
-    pairs = [same_layer(tuned[i], tuned[j], method, standardize, device)
+    measures = list(measures)
+    unknown = sorted(set(measures) - set(MEASURES))
+    if unknown or not measures:
+        raise InputError(f"unknown measures {unknown}; valid: {', '.join(MEASURES)}")
+    arrays = [np.ascontiguousarray(a) for a in [pre, *tuned]]
+    identity = {"vectors": [[list(a.shape), str(a.dtype), hashlib.sha256(a.tobytes()).hexdigest()] for a in arrays],
+                "method": method, "standardize": standardize, "measures": measures,
+                "device_type": str(device).split(":")[0]}
+    path = artifact_path("similarity", identity, ".json")
+    if path.is_file():
+        return pd.DataFrame(**json.loads(path.read_text(encoding="utf-8")))
+    runs = pd.concat([same_layer(pre, t, method, standardize, device, measures).assign(seed=i)
+                      for i, t in enumerate(tuned)])
+    pairs = [same_layer(tuned[i], tuned[j], method, standardize, device, measures)
              for i in range(len(tuned)) for j in range(i + 1, len(tuned))]
     long = runs.melt(id_vars=["layer", "seed"], value_vars=measures, var_name="measure")
     table = long.groupby(["layer", "measure"], as_index=False)["value"].agg(
@@ -121,8 +144,12 @@ def versus_pretrained(pre, tuned: list, method: str = "cosine", standardize: boo
     if pairs:
         floor = pd.concat(pairs).groupby("layer", as_index=False)[measures].mean()
         floor = floor.melt(id_vars="layer", var_name="measure", value_name="seed_floor")
-        return table.merge(floor, on=["layer", "measure"])
-    return table.assign(seed_floor=np.nan)
+        table = table.merge(floor, on=["layer", "measure"])
+    else:
+        table = table.assign(seed_floor=np.nan)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(table.to_dict("split", index=False)), encoding="utf-8")  # floats exact
+    return table
 
 
 def matrix_table(x, y, measure: str = "rsa", method: str = "cosine", device: str = "cpu") -> pd.DataFrame:

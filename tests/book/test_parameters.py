@@ -93,3 +93,18 @@ def test_command_line_values_are_read_as_the_readme_writes_them():
     assert args.parameter == [("learning_rate", 5e-5), ("head_learning_rate", 3e-3), ("seeds", [0, 1]),
                               ("n_train", {"nli": 64}), ("data_dir", "/tmp/x"), ("epochs", 2)]
     check_parameters(profile="cpu", learning_rate=args.parameter[0][1])
+
+
+def test_the_cpu_learning_rate_is_its_calibrations_best_at_its_sizes():
+    """bench/calibrate.py wrote the calibration at the profile's training sizes; a profile whose
+    sizes or rate changed since needs a new calibration (chapter 2 shows this table)."""
+    from lib.book.parameters import calibration
+
+    cpu, found = load_profile("cpu"), calibration("cpu")
+    assert found["n_train"] == {task: cpu["n_train"][task] for task in cpu["tasks"]}
+    assert found["best"] == cpu["learning_rate"] and cpu["learning_rate"] in found["grid"]
+    assert {(row["task"], row["learning_rate"]) for row in found["rows"]} == {
+        (task, rate) for task in cpu["tasks"] for rate in found["grid"]}
+    assert calibration("smoke") is None
+    with pytest.raises(ValueError, match="unknown profile 'gpu'"):
+        calibration("gpu")

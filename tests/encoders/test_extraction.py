@@ -66,3 +66,24 @@ def test_bad_input(minilm, sentences, message):
 def test_unknown_pooling(minilm):
     with pytest.raises(ValueError, match="valid: first, mean"):
         extract_layers(minilm, [["x"]], pooling="max", progress=False)
+
+
+def test_bf16_extraction_stays_close_to_fp32_and_is_keyed_apart(minilm, sentences, tmp_path, monkeypatch):
+    """bf16 autocast (what ``auto`` picks on a CPU with native bf16) moves each word's vector by
+    about 1 % of its length at most, and the cache keeps the two precisions apart."""
+    from lib.encoders import cache
+    from lib.encoders.extraction import extraction_precision
+
+    full = extract_layers(minilm, sentences, progress=False, precision="fp32")
+    half = extract_layers(minilm, sentences, progress=False, precision="bf16")
+    assert half.vectors.dtype == np.float32 and half.vectors.shape == full.vectors.shape
+    relative = np.linalg.norm(half.vectors - full.vectors, axis=-1) / np.linalg.norm(full.vectors, axis=-1)
+    assert 0 < relative.mean() < 0.02 and relative.max() < 0.1
+    assert extraction_precision("cpu", "fp32") == "fp32" and extraction_precision("cpu", "auto") in ("fp32", "bf16")
+    with pytest.raises(ValueError, match="unknown precision 'fp16'; valid: auto, fp32, bf16"):
+        extraction_precision("cpu", "fp16")
+    records = load_ewt("dev")[:3]
+    identity = cache.layers_identity({"model": "x"}, records, "first", 32, "cpu")
+    assert identity["precision"] == extraction_precision("cpu")
+    monkeypatch.setattr(cache, "extraction_precision", lambda device_type: "fp32" if identity["precision"] == "bf16" else "bf16")
+    assert cache.layers_identity({"model": "x"}, records, "first", 32, "cpu") != identity

@@ -184,3 +184,30 @@ def test_summary_means_over_seeds():
     entry = summary(table)["entries"][0]
     assert entry["freezing"] == pytest.approx(0.7) and entry["restore_top"] == pytest.approx(0.4)
     assert entry["freezing_seeds"] == [0.8, 0.6] and "restore_bottom" not in entry
+
+
+def test_the_cpu_grid_shares_its_unfrozen_models_with_chapter_2():
+    """On the cpu profile the grid's k = 0 config is chapter 2's (same store key: no retraining), and
+    the grid's seeds are ``ablation_seeds``."""
+    from lib.book.parameters import load_profile, profile_finetuning
+
+    cpu, finetuning = load_profile("cpu"), profile_finetuning("cpu")
+    ablation = Ablation(grid=cpu["ablation_grid"], n_train=cpu["ablation_n_train"],
+                        batch_size=cpu["ablation_batch_size"], n_eval=cpu["ablation_n_eval"], seeds=cpu["ablation_seeds"])
+    for task in cpu["tasks"]:
+        for seed in ablation.seeds:
+            assert ablation.config(finetuning, task, seed, 0) == finetuning.config(task, seed)
+    assert set(ablation.seeds) <= set(finetuning.seeds)
+
+
+def test_grid_seeds_default_to_the_books_and_follow_ablation_seeds(smoke_finetuning, ablation, monkeypatch):
+    from lib.experiments import ablation as module
+
+    asked = []
+    monkeypatch.setattr(module, "stored", lambda config, device: asked.append(config) or {"config": vars(config)})
+    monkeypatch.setattr(module, "get_or_train", lambda config, **kwargs: {"seed": config.seed})
+    seeds = [m["seed"] for m in freezing_grid(smoke_finetuning, ablation, "nli", device="cpu", progress=False)]
+    assert sorted(set(seeds)) == sorted(smoke_finetuning.seeds)
+    seeds = [m["seed"] for m in freezing_grid(smoke_finetuning, replace(ablation, seeds=[1]), "nli", device="cpu",
+                                              progress=False)]
+    assert seeds == [1] * len(ablation.grid)

@@ -10,11 +10,13 @@ from lib.data import load_ewt, load_gum, load_snli_parses
 from lib.data.records import parse_conllu
 from lib.probing.targets import EdgeTargets, control_labels, edge_targets, read_jiant
 from lib.encoders.extraction import Reps, word_starts
-from lib.probing.edge_probe import encode_labels, fit_edge_probe, score_edge_probe, span_index
+from lib.probing.edge_probe import (EdgeProbes, encode_labels, fit_edge_probe, fit_edge_probes, layer_masks, score_edge_probe,
+                                    score_edge_probes, span_index)
 from lib.probing.runner import (EdgeTask, check_layers, cumulative_mixes, edge_probe_layers, expected_layer,
                                 probe_task_layers)
-from lib.probing.structural_probe import (fit_distance_probe, min_spanning_edges, score_distance_probe, squared_distances,
-                            tree_distances)
+from lib.probing.structural_probe import (_row_spearman, fit_distance_probe, fit_distance_probes, min_spanning_edges,
+                                          score_distance_probe, score_distance_probes, squared_distances, tree_distances)
+import reference_probes
 
 
 def _jiant(tmp_path, rows):
@@ -166,26 +168,82 @@ def test_scalar_mix_finds_the_informative_layer():
                               rng.normal(size=vectors.shape).astype(np.float32)])  # layer 1 has the signal
     spans = [span_index(targets, np.arange(6 * 400 + 1))]
     probe = fit_edge_probe(stacked, spans, targets.labels, ("neg", "pos"), seed=0, epochs=20)
-    weights = probe.mix.detach().softmax(0)
-    assert int(weights.argmax()) == 1 and 0.6 < probe.center_of_gravity < 1.4
+    weights = probe.weights()[0]
+    assert int(weights.argmax()) == 1 and 0.6 < probe.center_of_gravity[0] < 1.4
 
 
 def test_expected_layer_follows_where_the_signal_enters():
     """Cumulative mixes gain only when the informative layer joins: E_delta sits at that layer,
     while the center of gravity of a mix can sit elsewhere."""
-    vectors, targets = _synthetic(400, width=1)
+    vectors, targets = _synthetic(800, width=1)
     rng = np.random.default_rng(1)
     noise = [rng.normal(size=vectors.shape).astype(np.float32) for _ in range(3)]
     stacked = np.concatenate([noise[0], noise[1], vectors, noise[2]])  # layer 2 has the signal
-    reps = Reps(stacked, np.repeat(np.arange(400), 6), np.tile(np.arange(6), 400), (0, 1, 2, 3))
+    reps = Reps(stacked, np.repeat(np.arange(800), 6), np.tile(np.arange(6), 800), (0, 1, 2, 3))
     part = [EdgeTargets(targets.words, targets.sentence[rows], targets.span1[rows], None, targets.labels[rows])
-            for rows in (slice(0, 300), slice(300, 400))]
+            for rows in (slice(0, 600), slice(600, 800))]
     mix = cumulative_mixes(EdgeTask("upos", *part, reps, reps), reps, reps, seed=0, epochs=20)
     scores = list(mix["cumulative"].values())
     assert scores[2] - scores[1] > 0.25 and abs(scores[1] - scores[0]) < 0.15
     assert 1.6 < mix["expected_layer"] < 2.5 and mix["score"] == scores[-1]
     assert expected_layer([0.5, 0.5, 0.9, 0.9]) == pytest.approx(2.0) and np.isnan(expected_layer([0.6, 0.5]))
     assert expected_layer([0.5, 0.9, 0.7, 0.9]) == pytest.approx(1.0)  # a dip and its recovery add nothing
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_stacked_probes_train_as_each_probe_would_alone(multi_label):
+    """Per-layer probes and cumulative mixes trained side by side end where the one-at-a-time probe
+    (the code before stacking, kept in reference_probes.py) ends, trained alone on the same batches
+    (dropout off, the only draw they do not share)."""
+    vectors, targets = _synthetic(200, width=2)
+    rng = np.random.default_rng(3)
+    layers = np.concatenate([vectors, vectors + rng.normal(size=vectors.shape).astype(np.float32),
+                             rng.normal(size=vectors.shape).astype(np.float32)])
+    labels = targets.labels
+    if multi_label:  # a second label on some spans
+        labels = np.array([a + ("+up" if u > 0 else "") for a, u in zip(labels, rng.normal(size=len(labels)))])
+    label_set = tuple(sorted({a for label in labels for a in label.split("+")}))
+    begin, end = span_index(targets, np.arange(6 * 200 + 1))
+    train, test = [(begin[:150], end[:150])], [(begin[150:], end[150:])]
+    masks = layer_masks(3, cumulative=True)
+    stacked = fit_edge_probes(layers, train, labels[:150], label_set, seed=0, epochs=3, masks=masks,
+                              multi_label=multi_label, dropout=0.0, precision="fp32")
+    scores = score_edge_probes(stacked, layers, test, labels[150:], label_set, multi_label=multi_label)
+    for p, mask in enumerate(masks):
+        alone = reference_probes.fit_edge_probe(layers[mask.numpy()], train, labels[:150], label_set, seed=0,
+                                                epochs=3, multi_label=multi_label, dropout=0.0)
+        np.testing.assert_allclose(stacked.out[p].detach().numpy(), alone.mlp[4].weight.detach().T.numpy(), atol=1e-4)
+        np.testing.assert_allclose(stacked.weights()[p, mask].detach().numpy(),
+                                   alone.mix.detach().softmax(0).numpy(), atol=1e-4)
+        alone_score = score_edge_probe(_as_stack(alone, mask), layers, test, labels[150:], label_set,
+                                       multi_label=multi_label)
+        assert abs(scores[p] - alone_score) < 0.01
+    assert scores[0] > scores[2] + 0.15  # the signal is in layer 0, layer 2 is noise
+    half = fit_edge_probes(layers, train, labels[:150], label_set, seed=0, epochs=3, masks=masks,
+                           multi_label=multi_label, dropout=0.0, precision="bf16")
+    assert half.bf16 and not stacked.bf16
+    half_scores = score_edge_probes(half, layers, test, labels[150:], label_set, multi_label=multi_label)
+    assert np.abs(np.array(half_scores) - scores).max() < 0.06  # bf16 products: the same probes, to rounding
+    with pytest.raises(ValueError, match="unknown probe precision 'fp16'"):
+        fit_edge_probes(layers, train, labels[:150], label_set, seed=0, multi_label=multi_label, precision="fp16")
+
+
+def _as_stack(probe, mask):
+    """A lone reference probe as a one-probe stack, to score it with the library's scorer."""
+    stack = EdgeProbes(probe.pools[0].project.in_features, probe.mlp[4].out_features, len(probe.pools),
+                       mask[None]).eval()
+    with torch.no_grad():
+        stack.mix[0, mask] = probe.mix
+        stack.gamma[0] = probe.gamma
+        for i, pool in enumerate(probe.pools):
+            stack.project[i][0] = pool.project.weight.T
+            stack.project_bias[i][0, 0] = pool.project.bias
+            stack.attend[i][0] = pool.score.weight.T
+            stack.attend_bias[i][0, 0] = pool.score.bias
+        stack.hidden[0], stack.hidden_bias[0, 0] = probe.mlp[0].weight.T, probe.mlp[0].bias
+        stack.norm_weight[0, 0], stack.norm_bias[0, 0] = probe.mlp[2].weight, probe.mlp[2].bias
+        stack.out[0], stack.out_bias[0, 0] = probe.mlp[4].weight.T, probe.mlp[4].bias
+    return stack
 
 
 def test_multi_label_targets_get_one_sigmoid_per_label():
@@ -256,6 +314,26 @@ def test_distance_probe_recovers_trees_from_noisy_embeddings(mirror):
     assert scores["uuas"] > 0.8 and scores["spearman"] > 0.8
 
 
+def test_stacked_distance_probes_equal_lone_ones_and_rank_correlation_equals_scipy(mirror):
+    """Three views of the words trained side by side give the maps each one gives alone, and the
+    vectorised Spearman equals scipy's word by word (ties included)."""
+    records = [r for r in load_ewt("dev") if 5 <= len(r.words) <= 20][:60]
+    rng = np.random.default_rng(0)
+    views = [[rng.normal(size=(len(r.words), 12)).astype(np.float32) for r in records] for _ in range(3)]
+    distances = [tree_distances(r.heads) for r in records]
+    together = fit_distance_probes([np.stack(words) for words in zip(*views)], distances, rank=4, seed=0, epochs=3)
+    heads, punct = [r.heads for r in records], [np.array([t == "PUNCT" for t in r.upos]) for r in records]
+    scores = score_distance_probes(together, [np.stack(words) for words in zip(*views)], heads, punct)
+    for view, b in zip(views, together):
+        alone = fit_distance_probe(view, distances, rank=4, seed=0, epochs=3)
+        np.testing.assert_allclose(b.numpy(), alone.numpy(), atol=1e-5)
+    assert scores[1] == score_distance_probe(together[1], views[1], heads, punct)
+    predicted = rng.integers(0, 4, size=(2, 7, 7)).astype(np.float32)  # many ties
+    gold = tree_distances((2, 0, 2, 5, 3, 5, 6))
+    for p in predicted:
+        np.testing.assert_allclose(_row_spearman(p, gold), reference_probes.row_spearman(p, gold), atol=1e-6)
+
+
 def test_layers_and_tasks_are_checked():
     reps = Reps(np.zeros((3, 4, 2), np.float32), np.zeros(4, int), np.arange(4), (0, 1, 2))
     with pytest.raises(ValueError, match="layers \\[7\\] do not exist; the model has layers 0..2"):
@@ -303,7 +381,7 @@ def test_probe_tables_are_stored_by_content(mirror, tiny_bert_dir, tmp_path, mon
     args = dict(tasks=["upos"], seed=0, epochs=1, structural_epochs=1, rank=4, progress=False)
     first, _ = probe_model(str(tiny_bert_dir), {"ewt": (train, test)}, **args)
     with monkeypatch.context() as patched:
-        patched.setattr(runner, "probe_task_layers", lambda *a, **k: pytest.fail("a stored table must be reused"))
+        patched.setattr(runner, "edge_task_probes", lambda *a, **k: pytest.fail("a stored table must be reused"))
         again, _ = probe_model(str(tiny_bert_dir), {"ewt": (train, test)}, **args)
     assert again.equals(first) and len(list((tmp_path / "probes").iterdir())) == 1
     relabelled = [replace(r, upos=("X",) * len(r.words)) if i == 0 else r for i, r in enumerate(test)]

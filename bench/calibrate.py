@@ -1,0 +1,57 @@
+"""The encoder learning rate of a profile, calibrated on dev: each task fine-tuned at each rate of a
+standard grid, with the profile's sizes and seed 0, scored on 1,000 dev examples.
+
+The grid is BERT's fine-tuning grid (Devlin et al. 2019: 2e-5, 3e-5, 5e-5) and 1e-4, the rate
+Turc et al. (2019) include for compact BERTs like MiniLM. The book uses the rate with the best mean
+rank over the tasks (the profile's ``learning_rate``); chapter 2 shows the table this writes to
+``lib/profiles/calibration-<profile>.json``.
+
+    BOOK_DATA_DIR=<mirror> .venv/bin/python bench/calibrate.py [--profile cpu]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from lib.book.parameters import load_profile, profile_finetuning
+from lib.finetune import get_or_train
+from lib.finetune.store import stored
+
+GRID = (2e-5, 3e-5, 5e-5, 1e-4)
+DEV = 1000
+METRIC = {"nli": "accuracy", "sentiment": "accuracy", "parsing": "las", "qa": "f1"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--profile", default="cpu")
+    args = parser.parse_args()
+    values, finetuning = load_profile(args.profile), profile_finetuning(args.profile)
+    rows = []
+    for task in values["tasks"]:
+        for rate in GRID:
+            config = replace(finetuning.config(task, 0), learning_rate=rate, n_dev=DEV, n_test=1).check()
+            start = time.perf_counter()
+            run = get_or_train(config, data_dir=values["data_dir"] or None, progress=False)
+            dev = [h for h in run["history"] if h["split"] == "dev" and h["metric"] == METRIC[task]][-1]["value"]
+            rows.append({"task": task, "learning_rate": rate, "metric": METRIC[task], "dev": dev,
+                         "seconds": round(time.perf_counter() - start)})
+            print(json.dumps(rows[-1]), flush=True)
+    table = pd.DataFrame(rows)
+    table["rank"] = table.groupby("task").dev.rank(ascending=False)
+    best = float(table.groupby("learning_rate")["rank"].mean().idxmin())
+    out = Path(__file__).resolve().parents[1] / "lib" / "profiles" / f"calibration-{args.profile}.json"
+    out.write_text(json.dumps({"profile": args.profile, "grid": list(GRID), "dev_examples": DEV, "seed": 0,
+                               "n_train": {t: values["n_train"][t] for t in values["tasks"]},
+                               "best": best, "rows": table.drop(columns="seconds").to_dict("records")},
+                              indent=1) + "\n", encoding="utf-8")
+    print(f"best learning rate: {best:g} (profile {args.profile} uses {values['learning_rate']:g}); wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

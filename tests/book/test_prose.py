@@ -1,0 +1,36 @@
+"""The chapters' takeaways state measured numbers only through myst-nb glue, never typed by hand."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from lib.book.build import ROOT
+
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+# a decimal, a percentage or a count with a thousands separator: what a measurement looks like
+MEASURED = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])|\d+\s?%|\d{1,3}(?:,\d{3})+")
+# what may hold one: a glue role, inline code, inline math
+QUOTED = re.compile(r"\{glue:\w+\}`[^`]*`|`[^`]*`|\$[^$]*\$")
+
+
+def takeaway(path: Path) -> str:
+    """The markdown from a chapter's ``## Takeaway`` heading (the closing chapter's ``## What this
+    book found``) to its next ``## `` heading."""
+    text = "\n".join("".join(c["source"]) for c in json.loads(path.read_text(encoding="utf-8"))["cells"]
+                     if c["cell_type"] == "markdown")
+    start = text.find("## Takeaway")
+    start = text.index("## What this book found") if start < 0 else start
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end > 0 else None]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_takeaway_types_a_measured_number(path: Path):
+    typed = MEASURED.findall(QUOTED.sub("", takeaway(path)))
+    assert not typed, f"{path.name}: numbers typed into the takeaway (glue them from the run): {typed}"
+
+
+def test_the_check_sees_a_typed_number():
+    assert MEASURED.findall(QUOTED.sub("", "accuracy 0.765 ({glue:text}`acc:.3f`), 87 % of 8,000 pairs, k = 2")) == [
+        "0.765", "87 %", "8,000"]
