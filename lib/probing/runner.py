@@ -167,7 +167,10 @@ def edge_task_probes(edge: EdgeTask, train: Reps, test: Reps, seed: int, epochs:
     second one."""
     layers = check_layers(layers, train)
     single = layer_masks(len(train.layers))[[train.layers.index(layer) for layer in layers]]
-    masks = torch.cat([single, layer_masks(len(train.layers), single=False, cumulative=True)]) if mixes else single
+    # the mix of the first layer alone is its per-layer probe: trained once, here if not asked for
+    first = [] if train.layers[0] in layers else [layer_masks(len(train.layers))[:1]]
+    masks = (torch.cat([single, *first, layer_masks(len(train.layers), single=False, cumulative=True)])
+             if mixes else single)
     scores, probes = edge.score(train.vectors, test.vectors, seed, epochs, masks=masks)
     table = pd.DataFrame({"layer": layers, "score": scores[:len(layers)]})
     if control and edge.task in CONTROLLED:
@@ -177,10 +180,8 @@ def edge_task_probes(edge: EdgeTask, train: Reps, test: Reps, seed: int, epochs:
     table = table.assign(n_train=len(edge.train), n_test=len(edge.test), n_unseen=edge.n_unseen)
     if not mixes:
         return table, None
-    layer_0 = scores[layers.index(train.layers[0])] if train.layers[0] in layers else None
-    cumulative = [layer_0] + scores[len(layers):]
-    if layer_0 is None:  # the mix of the first layer alone is its per-layer probe, not asked for here
-        cumulative[0] = edge.score(train.vectors, test.vectors, seed, epochs, masks=layer_masks(len(train.layers))[:1])[0][0]
+    cumulative = ([scores[len(layers)]] if first else [scores[layers.index(train.layers[0])]]) + \
+        scores[len(layers) + len(first):]
     weights = probes.weights()[-1].tolist()
     return table, {"score": cumulative[-1], "weights": dict(zip(train.layers, weights)),
                    "center_of_gravity": float(np.dot(train.layers, weights)),
