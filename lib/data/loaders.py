@@ -48,16 +48,21 @@ def _check(kind: str, value: str, valid) -> None:
         raise InputError(f"unknown {kind} {value!r}; valid: {', '.join(valid)}")
 
 
-def _parsed(path, split: str, dataset: str) -> list[Record]:
-    """The records of a CoNLL-U file, parsed once per process for each version of the file (its
-    path, size and modification time): chapters read the same treebank split many times."""
+def _parsed(path, split: str, dataset: str, parse=None) -> list[Record]:
+    """The records of a file (CoNLL-U unless ``parse`` says otherwise), parsed once per process for
+    each version of the file (its path, size and modification time): chapters read the same
+    treebank split, and the same SNLI file, many times. Records are frozen, so sharing them is safe."""
     stat = path.stat()
-    return list(_parse_once(str(path), stat.st_size, stat.st_mtime_ns, split, dataset))
+    return list(_parse_once(str(path), stat.st_size, stat.st_mtime_ns, split, dataset, parse or _conllu))
 
 
-@functools.lru_cache(maxsize=8)
-def _parse_once(path: str, size: int, mtime: int, split: str, dataset: str) -> tuple[Record, ...]:
-    return tuple(parse_conllu(read_lines(path), split, dataset=dataset))
+def _conllu(lines, split: str, dataset: str) -> list[Record]:
+    return parse_conllu(lines, split, dataset=dataset)
+
+
+@functools.lru_cache(maxsize=12)
+def _parse_once(path: str, size: int, mtime: int, split: str, dataset: str, parse) -> tuple[Record, ...]:
+    return tuple(parse(read_lines(path), split, dataset))
 
 
 def load_ewt(split: str, data_dir: str | None = None) -> list[Record]:
@@ -80,7 +85,10 @@ def load_snli_parses(split: str, data_dir: str | None = None) -> list[Record]:
     Stanford parser's tree (``sentence1_parse``, silver, not gold) and ``constituents`` its phrases."""
     _check("SNLI split", split, SNLI_SPLITS)
     test, train = dataset_files("snli")
-    lines = read_lines(data_path(test if split == "test" else train, data_dir))
+    return _parsed(data_path(test if split == "test" else train, data_dir), split, "snli-parses", _snli_parses)
+
+
+def _snli_parses(lines, split: str, dataset: str) -> list[Record]:
     rows = [json.loads(line) for line in lines if line.strip()]
     rows = [row for row in rows if row["gold_label"] in NLI_LABELS]  # the pairs load_snli keeps, in order
     if split != "test":
@@ -101,8 +109,8 @@ def load_snli(split: str, data_dir: str | None = None) -> list[Record]:
     _check("SNLI split", split, SNLI_SPLITS)
     test, train = dataset_files("snli")
     if split == "test":
-        return parse_nli_jsonl(read_lines(data_path(test, data_dir)), "test", "snli")
-    pairs = parse_nli_jsonl(read_lines(data_path(train, data_dir)), split, "snli")
+        return _parsed(data_path(test, data_dir), "test", "snli", parse_nli_jsonl)
+    pairs = _parsed(data_path(train, data_dir), split, "snli", parse_nli_jsonl)
     return pairs[-SNLI_DEV_SIZE:] if split == "dev" else pairs[:-SNLI_DEV_SIZE]
 
 

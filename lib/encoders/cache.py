@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save
 
@@ -42,11 +41,12 @@ def stored_layers(identity: dict, open_encoder: Callable[[], Encoder], records: 
                     position=stored["position"].numpy(), layers=tuple(stored["layers"].tolist()))
     reps = extract_layers(open_encoder(), [r.words for r in records], pooling=pooling, batch_size=batch_size,
                           progress=progress, precision=identity["precision"])
+    half = torch.from_numpy(reps.vectors).half()  # torch converts in vector instructions, numpy one by one
     with atomic_path(path) as tmp:  # bytes written by Python: a full disk is an OSError (a StorageError)
-        tensors = {"vectors": torch.from_numpy(reps.vectors).half(), "sentence": torch.from_numpy(reps.sentence),
+        tensors = {"vectors": half, "sentence": torch.from_numpy(reps.sentence),
                    "position": torch.from_numpy(reps.position), "layers": torch.tensor(reps.layers)}
         tmp.write_bytes(save(tensors, metadata={"identity": json.dumps(identity, sort_keys=True)}))
-    reps.vectors = reps.vectors.astype(np.float16).astype(np.float32)  # the same numbers as a cache hit
+    reps.vectors = half.float().numpy()  # the same numbers as a cache hit
     return reps
 
 

@@ -26,7 +26,7 @@ from lib.finetune.config import Finetuning
 from lib.finetune.features import encode_task
 from lib.finetune.layers import model_identity, model_layers
 from lib.finetune.metrics import evaluate
-from lib.finetune.store import get_or_train, load_finetuned
+from lib.finetune.store import get_or_train, shared_finetuned
 from lib.finetune.tasks import SENTIMENT_BAND, TaskData, check_task, load_task
 from lib.similarity.compare import versus_pretrained
 from lib.errors import InputError
@@ -206,7 +206,7 @@ def _cached_score(manifest: dict, task: str, domain: str, records: list[Record],
     path = artifact_path("shift-scores", identity, ".json")
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
-    model = load_finetuned(manifest, device=device)
+    model = shared_finetuned(manifest, device=device)
     data = TaskData(task, domain, [], [], records, tuple(manifest["labels"]))
     features = encode_task(records, model.tokenizer, data, manifest["config"]["max_length"])
     metrics = evaluate(model, features, task, model.tokenizer.pad_token_id, records=records,

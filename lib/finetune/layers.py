@@ -12,7 +12,7 @@ from lib.encoders.cache import cached_layers, layers_identity, stored_layers
 from lib.encoders.extraction import Reps
 from lib.encoders.loading import Encoder
 from lib.finetune.config import Finetuning
-from lib.finetune.store import get_or_train, load_finetuned
+from lib.finetune.store import get_or_train, shared_finetuned
 
 
 def model_identity(model: str | dict) -> dict:
@@ -30,7 +30,7 @@ def model_layers(model: str | dict, records: list[Record], pooling: str = "first
         return cached_layers(model, records, pooling=pooling, batch_size=batch_size, device=device, progress=progress)
 
     def open_encoder() -> Encoder:
-        tuned = load_finetuned(model, device=device)
+        tuned = shared_finetuned(model, device=device)
         return Encoder(name=f"{model['task']}/seed {model['seed']}", model=tuned.encoder.eval(),
                        tokenizer=tuned.tokenizer)
 

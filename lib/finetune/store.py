@@ -7,6 +7,7 @@ and attention kernel, the pre-trained model's content and the data's checksums.
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
 import os
 from pathlib import Path
 from typing import Mapping
@@ -76,6 +77,25 @@ def load_finetuned(manifest: dict, device: str = "cpu") -> TaskModel:
     model = build_model(config, len(manifest["labels"]), runtime)
     checkpoints.load_weights(Path(manifest["checkpoint"]), model)
     return model.eval()
+
+
+_SHARED: "OrderedDict[tuple, TaskModel]" = OrderedDict()
+SHARED_MODELS = 3  # a task's three seeds: the chapters read them in turn, domain by domain
+
+
+def shared_finetuned(manifest: dict, device: str = "cpu") -> TaskModel:
+    """:func:`load_finetuned`, kept for reuse: the last ``SHARED_MODELS`` models loaded this way stay
+    in memory, because a chapter reads each fine-tuned model many times (once per domain, corpus or
+    split), and a load checks and reads the whole checkpoint. Read-only: a caller must not change the
+    model's weights (switching it to eval mode is fine)."""
+    key = (manifest["checkpoint"], manifest.get("weights_sha256"), pick_device(device))
+    if key in _SHARED:
+        _SHARED.move_to_end(key)
+        return _SHARED[key]
+    model = _SHARED[key] = load_finetuned(manifest, device=device)
+    while len(_SHARED) > SHARED_MODELS:
+        _SHARED.popitem(last=False)
+    return model
 
 
 def metrics_table(manifests: list[dict]) -> pd.DataFrame:

@@ -269,3 +269,23 @@ def test_two_processes_under_torchrun(mirror, tmp_path, tiny_bert_dir):
     assert len(summaries) == 2 and summaries[0] == summaries[1], result.stdout  # both report the one model
     manifest = json.loads((Path(summaries[0]["checkpoint"]) / "manifest.json").read_text())
     assert manifest["sizes"]["train"] == 64 and len(list(tmp_path.rglob("manifest.json"))) == 1
+
+
+def test_shared_models_load_once_and_keep_the_last_few(mirror, cache, tiny_bert_dir, monkeypatch):
+    """A chapter reads each fine-tuned model once per domain or corpus: the shared copy is loaded
+    once, equals a fresh load, and only the last SHARED_MODELS stay in memory."""
+    manifests = [get_or_train(FinetuneConfig(task="sentiment", model=str(tiny_bert_dir), seed=s, **SMALL),
+                              progress=False) for s in range(store.SHARED_MODELS + 1)]
+    monkeypatch.setattr(store, "_SHARED", type(store._SHARED)())
+    loads = []
+    original = store.load_finetuned
+    monkeypatch.setattr(store, "load_finetuned", lambda m, device="cpu": loads.append(m["seed"]) or original(m, device))
+    first = store.shared_finetuned(manifests[0])
+    assert store.shared_finetuned(manifests[0]) is first and loads == [0]
+    fresh = original(manifests[0])
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), fresh.state_dict().values()))
+    for m in manifests[1:]:
+        store.shared_finetuned(m)
+    assert loads == [0, 1, 2, 3] and len(store._SHARED) == store.SHARED_MODELS
+    store.shared_finetuned(manifests[0])  # the oldest was let go: loaded again
+    assert loads == [0, 1, 2, 3, 0]
