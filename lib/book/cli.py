@@ -7,6 +7,7 @@
     python -m lib similarity --profile cpu --task nli            # RSA and CKA per layer, seed floor
     python -m lib ablate --profile cpu --task nli                # freezing and restoring, per k
     python -m lib shift --profile cpu --task sentiment           # similarity per domain and layer
+    python -m lib plan --profile paper                           # projected time per chapter here
 """
 from __future__ import annotations
 
@@ -99,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
     shift.add_argument("--domains", default="", help="comma-separated domains (default: the profile's for the task)")
     shift.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE")
     shift.add_argument("--no-progress", action="store_true")
+    planned = commands.add_parser("plan", help="time a few steps of each stage here and project each chapter's "
+                                               "time for a profile; JSON last")
+    planned.add_argument("--profile", default="paper", choices=profile_names())
+    planned.add_argument("--device", default="auto", help="auto (the profile's) | cpu | cuda | cuda:N | mps")
+    planned.add_argument("--steps", type=_at_least(1), default=3, help="timed calls of each kind of work")
+    planned.add_argument("-p", "--parameter", type=_override, action="append", default=[], metavar="NAME=VALUE")
     return parser
 
 
@@ -227,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(_ablate(args)), flush=True)
         elif args.command == "shift":
             print(json.dumps(_shift(args)), flush=True)
+        elif args.command == "plan":
+            from lib.book.plan import describe, plan
+
+            result = plan(args.profile, args.device, dict(args.parameter), args.steps)
+            print(describe(result))
+            print(json.dumps(result), flush=True)
         else:
             out = book.run_chapter(args.notebook, args.out, args.profile, dict(args.parameter), force=True)
             print(f"Executed notebook: {out} ({time.perf_counter() - start:.0f} s)")

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from lib.encoders.families import family_of
 from lib.encoders.loading import Encoder
+from lib.encoders.runtime import autocast, resolve_precision
 from lib.errors import InputError
 
 POOLINGS = ("first", "mean", "subwords")
@@ -93,9 +94,9 @@ def extract_layers(encoder: Encoder, sentences: Sequence[Sequence[str]], pooling
     """Embed pre-tokenised sentences; returns :class:`Reps` with words in input order.
 
     ``precision``: ``fp32``, ``bf16`` (autocast: about 2x faster on a CPU with native bf16, words'
-    vectors within 1% of fp32) or ``auto`` (bf16 where the device has fast bf16 kernels)."""
+    vectors within 1% of fp32), ``fp16`` or ``auto`` (:func:`lib.encoders.runtime.resolve_precision`)."""
     layers = _check_inputs(encoder, sentences, pooling, layers)
-    bf16 = extraction_precision(encoder.model.device.type, precision) == "bf16"
+    precision = extraction_precision(encoder.model.device.type, precision)
     encoded = [tokenize_words(encoder.tokenizer, words) for words in sentences]
     limit = family_of(encoder.model).max_tokens
     too_long = [i for i, (ids, _) in enumerate(encoded) if len(ids) > limit]
@@ -108,12 +109,13 @@ def extract_layers(encoder: Encoder, sentences: Sequence[Sequence[str]], pooling
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     for batch in tqdm(batches, desc=f"embedding ({encoder.name})", disable=not progress, leave=False):
         padded = encoder.tokenizer.pad({"input_ids": [encoded[i][0] for i in batch]}, return_tensors="pt")
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        with autocast(device, precision):
             out = encoder.model(input_ids=padded["input_ids"].to(device),
                                 attention_mask=padded["attention_mask"].to(device), output_hidden_states=True)
         hidden = torch.stack([out.hidden_states[layer].float() for layer in layers])  # (layers, batch, tokens, hidden)
-        for row, i in enumerate(batch):
-            per_sentence[i] = _pool(hidden[:, row], encoded[i][1], len(sentences[i]), pooling)
+        pooled = _pool_batch(hidden, [encoded[i][1] for i in batch], [len(sentences[i]) for i in batch], pooling)
+        for i, result in zip(batch, pooled):
+            per_sentence[i] = result
     vectors = np.concatenate([v for v, _ in per_sentence], axis=1)
     sentence = np.repeat(np.arange(len(sentences)), [len(p) for _, p in per_sentence])
     position = np.concatenate([p for _, p in per_sentence])
@@ -121,35 +123,46 @@ def extract_layers(encoder: Encoder, sentences: Sequence[Sequence[str]], pooling
 
 
 def extraction_precision(device_type: str, precision: str = "auto") -> str:
-    """``fp32`` or ``bf16`` for a forward pass on ``device_type``: ``auto`` is bf16 where the device
-    has fast bf16 kernels (as :func:`lib.encoders.runtime.start_runtime` decides for training)."""
-    from lib.encoders.runtime import cpu_has_bf16
-
-    if precision not in ("auto", "fp32", "bf16"):
-        raise InputError(f"unknown precision {precision!r}; valid: auto, fp32, bf16")
-    if precision != "auto":
-        return precision
-    fast = torch.cuda.is_bf16_supported() if device_type == "cuda" else device_type == "cpu" and cpu_has_bf16()
-    return "bf16" if fast else "fp32"
+    """``fp32``, ``bf16`` or ``fp16`` for a forward pass on ``device_type``, as training decides
+    (:func:`lib.encoders.runtime.resolve_precision`)."""
+    return resolve_precision(device_type, precision)
 
 
-def _pool(hidden: torch.Tensor, word_ids: list[int | None], n_words: int,
-          pooling: str) -> tuple[np.ndarray, np.ndarray]:
-    """(layers, tokens, hidden) subword states -> (layers, rows, hidden) vectors and each row's word."""
-    tokens = [t for t, w in enumerate(word_ids) if w is not None]
-    words = torch.tensor([word_ids[t] for t in tokens], device=hidden.device)
-    states = hidden[:, tokens]  # (layers, subwords, hidden); padding is never selected
-    if pooling == "subwords":
-        return states.float().cpu().numpy(), words.cpu().numpy()
-    if pooling == "first":
-        first = torch.full((n_words,), len(tokens), dtype=torch.long, device=hidden.device)
-        first.scatter_reduce_(0, words, torch.arange(len(tokens), device=hidden.device), reduce="amin")
-        pooled = states[:, first]
+def _pool_batch(hidden: torch.Tensor, word_ids: list[list[int | None]], n_words: list[int],
+                pooling: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(layers, batch, tokens, hidden) subword states -> per sentence (layers, rows, hidden) vectors
+    and each row's word, pooled on the device in one gather (one scatter for ``mean``) and copied
+    to the host once per batch (not once per sentence)."""
+    n_layers, width, dim = hidden.shape[0], hidden.shape[2], hidden.shape[3]
+    flat = hidden.reshape(n_layers, -1, dim)
+    picks, targets, rows, words = [], [], [], []  # flat token, output row, and per sentence its rows' words
+    for b, (ids, n) in enumerate(zip(word_ids, n_words)):
+        tokens = [(t, w) for t, w in enumerate(ids) if w is not None]  # padding is never selected
+        if pooling == "subwords":
+            picks += [b * width + t for t, _ in tokens]
+            words.append(np.array([w for _, w in tokens], dtype=np.int64))
+        elif pooling == "first":
+            first: dict[int, int] = {}
+            for t, w in tokens:
+                first.setdefault(w, t)
+            picks += [b * width + first[w] for w in range(n)]  # a word without subwords is an error, as before
+            words.append(np.arange(n))
+        else:
+            picks += [b * width + t for t, _ in tokens]
+            targets += [len(rows) + w for _, w in tokens]
+            words.append(np.arange(n))
+        rows += [b] * len(words[-1])
+    index = torch.as_tensor(picks, device=hidden.device)
+    if pooling == "mean":
+        segment = torch.as_tensor(targets, device=hidden.device)
+        sums = torch.zeros(n_layers, len(rows), dim, dtype=hidden.dtype, device=hidden.device)
+        sums.index_add_(1, segment, flat[:, index])
+        vectors = sums / torch.bincount(segment, minlength=len(rows)).clamp(min=1)[None, :, None].to(hidden.dtype)
     else:
-        sums = torch.zeros(hidden.shape[0], n_words, hidden.shape[2], dtype=hidden.dtype, device=hidden.device)
-        sums.index_add_(1, words, states)
-        pooled = sums / torch.bincount(words, minlength=n_words).clamp(min=1)[None, :, None].to(hidden.dtype)
-    return pooled.float().cpu().numpy(), np.arange(n_words)
+        vectors = flat[:, index]
+    vectors = vectors.float().cpu().numpy()
+    bounds = np.cumsum([0] + [len(w) for w in words])
+    return [(vectors[:, bounds[k]:bounds[k + 1]], words[k]) for k in range(len(words))]
 
 
 def word_starts(reps: Reps) -> np.ndarray:

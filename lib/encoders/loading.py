@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 import transformers
-from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from lib.artifacts import digest, file_sha256
 from lib.encoders.families import check_family
@@ -26,6 +26,10 @@ ALIASES = {"minilm": "packaged all-MiniLM-L6-v2 (6 layers x 384)",
            "random-init": "MiniLM's shape with random weights (control)"}
 HUB_IDS = {"bert-base": "bert-base-uncased"}
 RANDOM_PREFIX = "random-init"
+# Shapes a random-init model can copy without a hub: BertConfig's defaults are bert-base-uncased's
+# configuration (12 layers x 768, 12 heads, 3,072, vocabulary 30,522), and MiniLM's tokenizer is the
+# same uncased WordPiece vocabulary. ``random-init:bert-base`` thus runs offline (timing and GPU checks).
+BUILTIN_SHAPES = {"bert-base": {}}
 # What from_pretrained reads from a model folder (weights, configuration, tokenizer): its identity.
 MODEL_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json",
                "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json",
@@ -82,8 +86,8 @@ def load_encoder(name: str = "minilm", device: str = "cpu", seed: int = 0, atten
     transformers.utils.logging.disable_progress_bar()  # one bar per library call, none per load
     base, _, like = name.partition(":")
     if base == RANDOM_PREFIX:
-        source = resolve_model(like or "minilm")
-        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+        source = str(minilm_path()) if like in BUILTIN_SHAPES else resolve_model(like or "minilm")
+        config = _random_config(like)
         check_family(config, name)
         torch.manual_seed(seed)
         model = AutoModel.from_config(config, trust_remote_code=False, attn_implementation=attention)
@@ -103,6 +107,13 @@ def load_encoder(name: str = "minilm", device: str = "cpu", seed: int = 0, atten
     return Encoder(name=name, model=model.to(device).eval(), tokenizer=tokenizer)
 
 
+def _random_config(like: str):
+    """The configuration a ``random-init:<like>`` model copies: a built-in shape, else the model's own."""
+    if like in BUILTIN_SHAPES:
+        return BertConfig(**BUILTIN_SHAPES[like])
+    return AutoConfig.from_pretrained(resolve_model(like or "minilm"), trust_remote_code=False)
+
+
 def _check_weights(folder: Path) -> None:
     """A local model folder must hold safetensors weights (a pickle can run code when loaded)."""
     if any(f.suffix == ".safetensors" for f in folder.iterdir()):
@@ -118,6 +129,9 @@ def model_shape(name: str) -> tuple[int, int]:
     (a local folder is checked for safetensors weights too, unless only its shape is used); a model
     outside the supported families is refused."""
     random_init = name.startswith(RANDOM_PREFIX)
+    if random_init and name.partition(":")[2] in BUILTIN_SHAPES:
+        config = _random_config(name.partition(":")[2])
+        return config.num_hidden_layers, config.hidden_size
     source = resolve_model(name.partition(":")[2] or "minilm" if random_init else name)
     if not random_init and Path(source).is_dir():
         _check_weights(Path(source))
@@ -152,6 +166,9 @@ def model_identity(name: str, seed: int = 0) -> dict:
     True
     """
     base, _, like = name.partition(":")
+    if base == RANDOM_PREFIX and like in BUILTIN_SHAPES:
+        shape = {k: v for k, v in _random_config(like).to_dict().items() if k != "transformers_version"}
+        return {"random_init": {"shape": like, "config": digest(shape)}, "seed": seed}
     if base == RANDOM_PREFIX:
         return {"random_init": model_identity(like or "minilm"), "seed": seed}
     source = resolve_model(name)

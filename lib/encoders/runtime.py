@@ -1,8 +1,10 @@
 """Where and how a training run executes: device, precision, attention kernel, processes.
 
-``precision="auto"`` picks bf16 autocast where the device has fast bf16 kernels (a CUDA GPU with
-bf16; a CPU with AVX512-BF16 or AMX) and fp32 elsewhere. The attention kernel is PyTorch's SDPA on
-a GPU and the eager one on a CPU, where we measured eager + bf16 faster (bench/finetune.py).
+``precision="auto"`` (:func:`resolve_precision`) picks bf16 autocast where the device has fast bf16
+kernels (a CUDA GPU of compute capability 8.0 or more; a CPU with AVX512-BF16 or AMX), fp16 autocast
+with a gradient scaler on an older CUDA GPU (Colab's T4 is 7.5), and fp32 elsewhere. The attention
+kernel is PyTorch's SDPA on a GPU and the eager one on a CPU, where we measured eager + bf16 faster
+(bench/finetune.py).
 Under ``torchrun`` (``WORLD_SIZE`` > 1) it joins the process group: gloo on CPU, NCCL on GPU.
 """
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Iterator
 import torch
 import torch.distributed as dist
 
+from lib.errors import InputError
+
 # oneDNN compiles a kernel per input shape under bf16 autocast and keeps up to 1,024 of them; with
 # dynamic padding nearly every batch has a new shape, and the cache held ~0.4 GB of a parsing run's
 # 3.5 GB peak. 16 kernels cost no measurable time (bench: 80 s vs 81 s for the cpu parser, identical
@@ -25,20 +29,61 @@ import torch.distributed as dist
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_has_bf16() -> bool:
+    """Whether oneDNN has native bf16 kernels on this CPU (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(device: str, precision: str = "auto") -> str:
+    """``fp32``, ``bf16`` or ``fp16`` for work on ``device``; ``auto`` decides by the hardware.
+
+    A CUDA GPU of compute capability 8.0 or more (A100, H100, RTX 30xx) has bf16 tensor cores:
+    bf16. An older one (V100, T4) has fp16 tensor cores only, and its bf16 is emulated: fp16,
+    which training pairs with a gradient scaler. A CPU: bf16 where oneDNN has native kernels,
+    else fp32. Anything else (MPS): fp32. An explicit precision is kept as given.
+    """
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    kind = str(device).split(":")[0]
+    if kind == "cuda":
+        return "bf16" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp16"
+    return "bf16" if kind == "cpu" and cpu_has_bf16() else "fp32"
+
+
+def autocast(device, precision: str):
+    """Autocast to the resolved ``precision``'s dtype on ``device`` (a no-op for fp32)."""
+    kind = str(device).split(":")[0]
+    return torch.autocast(kind, dtype=DTYPES.get(precision, torch.bfloat16), enabled=precision in DTYPES)
+
+
 @dataclass
 class Runtime:
     device: str
-    precision: str  # fp32 | bf16 (resolved)
+    precision: str  # fp32 | bf16 | fp16 (resolved)
     attention: str  # eager | sdpa
     rank: int = 0
     world: int = 1
 
-    @property
-    def bf16(self) -> bool:
-        return self.precision == "bf16"
-
     def autocast(self):
-        return torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16, enabled=self.bf16)
+        return autocast(self.device, self.precision)
+
+    @property
+    def scales_loss(self) -> bool:
+        """Whether training scales the loss: under fp16, whose narrow range underflows small gradients."""
+        return self.precision == "fp16"
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """A gradient scaler under fp16; a pass-through (``enabled=False``) for every other precision."""
+        return torch.amp.GradScaler(self.device.split(":")[0], enabled=self.scales_loss)
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         """DDP around ``model`` in a multi-process run; the model itself otherwise."""
@@ -88,20 +133,10 @@ def release_memory() -> None:
         trim(0)
 
 
-def cpu_has_bf16() -> bool:
-    """Whether oneDNN has native bf16 kernels on this CPU (AVX512-BF16 or AMX)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def start_runtime(device: str, precision: str = "auto", distributed: bool = True) -> Runtime:
     """Resolve precision and attention for ``device``; join the process group under torchrun."""
     kind = device.split(":")[0]
-    if precision == "auto":
-        fast = torch.cuda.is_bf16_supported() if kind == "cuda" else kind == "cpu" and cpu_has_bf16()
-        precision = "bf16" if fast else "fp32"
+    precision = resolve_precision(device, precision)
     world = int(os.environ.get("WORLD_SIZE", "1")) if distributed else 1
     rank = int(os.environ.get("RANK", "0")) if world > 1 else 0
     if world > 1 and not dist.is_initialized():

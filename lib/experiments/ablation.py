@@ -107,7 +107,7 @@ def _train_grid(configs: list[FinetuneConfig], data_dir: str | None, device: str
         if not frozen:
             continue
         prefix = PrefixStates(encoder.model, features, encoder.tokenizer.pad_token_id, runtime.device,
-                              runtime.bf16, progress=progress)
+                              runtime.precision, progress=progress)
         for k in frozen:
             prefix.advance(k)
             with_states = (data, tuple(prefix.features(split) for split in range(3)))

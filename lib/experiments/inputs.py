@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lib.data import Record, load_ewt
+from lib.encoders.loading import pick_device
 from lib.experiments.shift import domain_sentences
 from lib.finetune.config import Finetuning
 from lib.finetune.layers import task_layers
@@ -69,4 +70,4 @@ def similarity_table(finetuning: Finetuning, task: str, inputs: str, n_sentences
     ``task`` and ``inputs``."""
     pre, tuned = input_vectors(finetuning, task, inputs, n_sentences, n_tokens, seed, pooling, data_dir, device,
                                progress)
-    return versus_pretrained(pre, tuned, method, standardize).assign(task=task, inputs=inputs)
+    return versus_pretrained(pre, tuned, method, standardize, device=pick_device(device)).assign(task=task, inputs=inputs)

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from lib.encoders.families import family_of
 from lib.encoders.layers import run_layers
+from lib.encoders.runtime import autocast
 from lib.finetune.features import collate
 from lib.errors import InputError
 
@@ -26,14 +27,14 @@ class PrefixStates:
     """
 
     def __init__(self, encoder: torch.nn.Module, splits: tuple[list[dict], ...], pad_id: int,
-                 device: str = "cpu", autocast: bool = False, batch_size: int = 64, progress: bool = False):
+                 device: str = "cpu", precision: str = "fp32", batch_size: int = 64, progress: bool = False):
         self.encoder, self.family, self.pad_id, self.device = encoder.eval(), family_of(encoder), pad_id, device
-        self.autocast, self.batch_size, self.progress = autocast, batch_size, progress
+        self.precision, self.batch_size, self.progress = precision, batch_size, progress
         self.splits, self.layer = splits, 0
         self.states = [self._run(features, None) for features in splits]
 
     def _autocast(self):
-        return torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16, enabled=self.autocast)
+        return autocast(self.device, self.precision)
 
     @torch.no_grad()
     def _run(self, features: list[dict], states: list[torch.Tensor] | None, stop: int = 0) -> list[torch.Tensor]:

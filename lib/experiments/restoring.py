@@ -65,15 +65,15 @@ def restoring(manifest: dict, pretrained: str, n_eval: int, data_dir: str | None
     pre = load_encoder(pretrained, device=device, seed=manifest["seed"], attention=manifest["config"]["attention"])
     config = manifest["config"]
     data, (_, _, test) = prepared or restoring_data(manifest, n_eval, tuned.tokenizer, data_dir)
-    pad_id, bf16 = tuned.tokenizer.pad_token_id, config["precision"] == "bf16"
+    pad_id, precision = tuned.tokenizer.pad_token_id, config["precision"]
     pre_with_head = TaskModel(pre.model, tuned.head).eval()
 
     def score(model: TaskModel, features: list[dict]) -> dict[str, float]:
-        return evaluate(model, features, task, pad_id, records=data.test, autocast=bf16)
+        return evaluate(model, features, task, pad_id, records=data.test, precision=precision)
 
     rows = []
-    pre_states = PrefixStates(pre.model, (test,), pad_id, device, bf16, progress=progress)
-    tuned_states = PrefixStates(tuned.encoder, (test,), pad_id, device, bf16, progress=progress)
+    pre_states = PrefixStates(pre.model, (test,), pad_id, device, precision, progress=progress)
+    tuned_states = PrefixStates(tuned.encoder, (test,), pad_id, device, precision, progress=progress)
     ends = {"tuned": score(tuned, test), "pre": score(pre_with_head, test)}
     for k in range(n_layers + 1):
         if 0 < k < n_layers:

@@ -174,7 +174,7 @@ def shift_tables(finetuning: Finetuning, shift: DomainShift, task: str, domains:
                  for m in manifests]
         index = samples[domain]
         table = versus_pretrained(pre[domain].vectors[:, index], [t.vectors[:, index] for t in tuned], shift.method,
-                                  measures=("rsa", "cka"))
+                                  device=pick_device(device), measures=("rsa", "cka"))
         tables.append(table.assign(domain=domain))
     similarity = pd.concat(tables, ignore_index=True).assign(task=task)
     similarity["in_domain"] = similarity.domain.isin(IN_DOMAIN[task])
@@ -210,7 +210,7 @@ def _cached_score(manifest: dict, task: str, domain: str, records: list[Record],
     data = TaskData(task, domain, [], [], records, tuple(manifest["labels"]))
     features = encode_task(records, model.tokenizer, data, manifest["config"]["max_length"])
     metrics = evaluate(model, features, task, model.tokenizer.pad_token_id, records=records,
-                       autocast=manifest["config"]["precision"] == "bf16")
+                       precision=manifest["config"]["precision"])
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(metrics), encoding="utf-8")
     return metrics

@@ -75,16 +75,20 @@ def load_weights(folder: Path, model: torch.nn.Module) -> dict:
     return manifest
 
 
-def save_partial(folder: Path, model, optimizer, scheduler, progress: dict) -> None:
-    """Checkpoint a run in progress (atomic): weights, optimizer and scheduler state, progress."""
+def save_partial(folder: Path, model, optimizer, scheduler, progress: dict, scaler=None) -> None:
+    """Checkpoint a run in progress (atomic): weights, optimizer, scheduler and (under fp16)
+    gradient-scaler state, progress."""
     with atomic_dir(folder) as tmp:
         _save_weights(model, tmp / WEIGHTS)
+        trainer = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+        if scaler is not None and scaler.is_enabled():
+            trainer["scaler"] = scaler.state_dict()
         with open(tmp / "trainer.pt", "wb") as handle:  # Python's writes: a full disk is an OSError
-            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, handle)
+            torch.save(trainer, handle)
         (tmp / "progress.json").write_text(json.dumps(progress), encoding="utf-8")
 
 
-def load_partial(folder: Path, model, optimizer, scheduler) -> dict | None:
+def load_partial(folder: Path, model, optimizer, scheduler, scaler=None) -> dict | None:
     """Restore a run in progress; ``None`` when there is no complete checkpoint."""
     if not (folder / "progress.json").is_file():
         return None
@@ -92,4 +96,6 @@ def load_partial(folder: Path, model, optimizer, scheduler) -> dict | None:
     trainer = torch.load(folder / "trainer.pt", weights_only=True)
     optimizer.load_state_dict(trainer["optimizer"])
     scheduler.load_state_dict(trainer["scheduler"])
+    if scaler is not None and "scaler" in trainer:
+        scaler.load_state_dict(trainer["scaler"])
     return json.loads((folder / "progress.json").read_text(encoding="utf-8"))

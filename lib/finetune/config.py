@@ -10,11 +10,10 @@ from dataclasses import asdict, dataclass, fields
 from typing import Mapping, Sequence
 
 from lib.encoders.loading import model_identity, model_shape
-from lib.encoders.runtime import Runtime
+from lib.encoders.runtime import PRECISIONS, Runtime
 from lib.finetune.tasks import check_task, data_identity
 from lib.errors import InputError
 
-PRECISIONS = ("auto", "fp32", "bf16")
 NLI_DATASETS = ("snli", "mnli")
 
 
@@ -53,7 +52,7 @@ class FinetuneConfig:
     weight_decay: float = 0.01
     max_length: int = 128
     freeze_below: int = 0
-    precision: str = "auto"  # auto | fp32 | bf16
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
 
     def check(self) -> "FinetuneConfig":
         """Validate before any heavy work (raises ValueError saying what is valid)."""

@@ -2,7 +2,8 @@
 
 A lean loop (our choice over Hugging Face ``Trainer``): AdamW with a linear warm-up and decay,
 the encoder and the head on their own learning rates, length-grouped batches with dynamic
-padding, bf16 autocast where the device has fast bf16 kernels, gradient clipping at 1.0, an
+padding, bf16 autocast where the device has fast bf16 kernels (fp16 with a gradient scaler on an
+older GPU), gradient clipping at 1.0, an
 evaluation on dev at the end of every epoch, and a checkpoint every ``checkpoint_every`` steps.
 All randomness derives from ``seed``, the epoch and the step (batch order per epoch, dropout
 per step), so a run resumed from its checkpoint ends with the same weights as one that was never
@@ -38,7 +39,7 @@ def _step_seed(seed: int, step: int) -> int:
     return seed * 1_000_003 + step
 
 
-def _optimizer(model: TaskModel, config: FinetuneConfig, total_steps: int):
+def _optimizer(model: TaskModel, config: FinetuneConfig, total_steps: int, device: str = "cpu"):
     groups = []
     for part, lr in ((model.encoder, config.learning_rate), (model.head, config.head_learning_rate)):
         named = [(n, p) for n, p in part.named_parameters() if p.requires_grad]
@@ -46,9 +47,21 @@ def _optimizer(model: TaskModel, config: FinetuneConfig, total_steps: int):
         rest = [p for n, p in named if not (p.ndim > 1 and "LayerNorm" not in n)]
         groups += [{"params": decay, "lr": lr, "weight_decay": config.weight_decay},
                    {"params": rest, "lr": lr, "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
+    # on a GPU, the fused kernel: one launch per step instead of several per parameter tensor
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], fused=True if device.startswith("cuda") else None)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     return optimizer, scheduler
+
+
+def _to(batch: dict, device: str) -> dict:
+    """The batch on ``device``; to a GPU from pinned memory, without waiting for the copy."""
+    if not device.startswith("cuda"):
+        return {k: v.to(device) for k, v in batch.items()}
+    return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def _mean(losses: list) -> float:
+    return float(torch.stack([torch.as_tensor(v, dtype=torch.float32).cpu() for v in losses]).double().mean())
 
 
 def build_model(config: FinetuneConfig, n_labels: int, runtime: Runtime) -> TaskModel:
@@ -100,9 +113,10 @@ def _train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtim
         raise InputError(f"{len(train_features)} training examples make fewer batches of {config.batch_size} "
                          f"than processes ({runtime.world}): nothing would be trained. Raise n_train or lower "
                          "the batch size or the number of processes")
-    optimizer, scheduler = _optimizer(model, config, per_epoch * config.epochs)
+    optimizer, scheduler = _optimizer(model, config, per_epoch * config.epochs, runtime.device)
     partial = folder.with_name(folder.name + ".partial")
-    state = checkpoints.load_partial(partial, model, optimizer, scheduler)
+    scaler = runtime.grad_scaler()
+    state = checkpoints.load_partial(partial, model, optimizer, scheduler, scaler)
     if state is None:
         state = {"step": 0, "history": [], "running": [], "resumed_from": []}
     else:
@@ -110,7 +124,7 @@ def _train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtim
     trained = runtime.wrap(model)
     bar = tqdm(total=per_epoch * config.epochs, initial=state["step"], desc=f"fine-tuning {config.task}",
                disable=not progress or runtime.rank != 0)
-    running = state["running"]  # losses since the last point of the curve
+    running = [torch.tensor(v) for v in state["running"]]  # losses since the last point of the curve
     for epoch in range(config.epochs):
         batches = length_grouped_batches(lengths, config.batch_size, seed=config.seed * 1000 + epoch)
         batches = batches[runtime.rank::runtime.world][:per_epoch]
@@ -119,36 +133,39 @@ def _train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtim
             if step <= state["step"]:
                 continue
             torch.manual_seed(_step_seed(config.seed, step))
-            batch = {k: v.to(runtime.device) for k, v in collate([train_features[i] for i in rows], pad_id).items()}
+            batch = _to(collate([train_features[i] for i in rows], pad_id), runtime.device)
             with runtime.autocast():
                 loss, _ = trained(batch)
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)  # clip the true gradients
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
+            scaler.step(optimizer)  # skipped (and the scale lowered) where an fp16 gradient overflowed
+            scaler.update()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            running.append(loss.item())
+            running.append(loss.detach().float())  # read at the next point of the curve: no sync per step
             bar.update(1)
             if step % LOG_EVERY == 0 or step == per_epoch * (epoch + 1):
                 state["history"].append({"step": step, "epoch": epoch + 1, "split": "train", "metric": "loss",
-                                         "value": float(np.mean(running))})
+                                         "value": _mean(running)})
                 running.clear()
             if index + 1 == len(batches) and runtime.rank == 0:
-                dev = evaluate(model, dev_features, config.task, pad_id, records=data.dev, autocast=runtime.bf16)
+                dev = evaluate(model, dev_features, config.task, pad_id, records=data.dev,
+                               precision=runtime.precision)
                 state["history"] += [{"step": step, "epoch": epoch + 1, "split": "dev", "metric": name,
                                       "value": value} for name, value in dev.items()]
             state["step"] = step
             if (step % checkpoint_every == 0 or index + 1 == len(batches)) and runtime.rank == 0:
-                checkpoints.save_partial(partial, model, optimizer, scheduler, state)
+                checkpoints.save_partial(partial, model, optimizer, scheduler,
+                                         dict(state, running=[float(v) for v in running]), scaler)
     bar.close()
-    state.pop("running")
     manifest = {"task": config.task, "model": config.model, "seed": config.seed, "dataset": data.dataset,
                 "labels": list(data.labels), "config": config.describe(runtime), "identity": identity,
                 "history": state["history"], "resumed_from": state["resumed_from"],
                 "sizes": {"train": len(data.train), "dev": len(data.dev), "test": len(data.test)}}
     if runtime.rank == 0:
         manifest["metrics"] = evaluate(model, test_features, config.task, pad_id, records=data.test,
-                                       autocast=runtime.bf16)
+                                       precision=runtime.precision)
         checkpoints.save_model(folder, model, manifest)
         shutil.rmtree(partial, ignore_errors=True)
     runtime.barrier()

@@ -8,6 +8,7 @@ import string
 import torch
 from tqdm import tqdm
 
+from lib.encoders.runtime import autocast
 from lib.finetune.features import collate, length_grouped_batches
 from lib.finetune.tasks import METRICS
 
@@ -47,7 +48,7 @@ def best_span(start: torch.Tensor, end: torch.Tensor, max_answer: int = 30) -> t
 
 @torch.no_grad()
 def evaluate(model, features: list[dict], task: str, pad_id: int, batch_size: int = 64,
-             records=None, autocast: bool = False, progress: bool = False) -> dict[str, float]:
+             records=None, precision: str = "fp32", progress: bool = False) -> dict[str, float]:
     """Score ``model`` on encoded ``features`` (``records`` are needed for QA's answer texts).
 
     Runs in eval mode (no dropout) and leaves the model in the mode it found it in.
@@ -59,17 +60,17 @@ def evaluate(model, features: list[dict], task: str, pad_id: int, batch_size: in
     batches = length_grouped_batches([len(f["input_ids"]) for f in features], batch_size, seed=0, shuffle=False)
     for index in tqdm(batches, desc=f"evaluating {task}", disable=not progress, leave=False):
         batch = {k: v.to(device) for k, v in collate([features[i] for i in index], pad_id).items()}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+        with autocast(device, precision):
             _, pred = model(batch)
-        if "label" in pred:
-            counts["correct"] += int((pred["label"] == batch["labels"]).sum())
+        if "label" in pred:  # counts stay on the device until the end: no synchronisation per batch
+            counts["correct"] += (pred["label"] == batch["labels"]).sum()
             counts["total"] += len(index)
         elif "heads" in pred:
             scored = batch["word_mask"] & ~batch["punct"]
             arcs = (pred["heads"] == batch["heads"]) & scored
-            counts["uas"] += int(arcs.sum())
-            counts["las"] += int((arcs & (pred["rels"] == batch["rels"])).sum())
-            counts["total"] += int(scored.sum())
+            counts["uas"] += arcs.sum()
+            counts["las"] += (arcs & (pred["rels"] == batch["rels"])).sum()
+            counts["total"] += scored.sum()
         else:
             for row, i in enumerate(index):
                 a, b = best_span(pred["start_logits"][row].cpu(), pred["end_logits"][row].cpu())
@@ -81,6 +82,7 @@ def evaluate(model, features: list[dict], task: str, pad_id: int, batch_size: in
                 counts["f1"] += f1
                 counts["total"] += 1
     model.train(was_training)
+    counts = {name: value.item() if torch.is_tensor(value) else value for name, value in counts.items()}
     total = max(counts["total"], 1)
     if "label" in pred:
         return {"accuracy": counts["correct"] / total}

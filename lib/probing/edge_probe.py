@@ -13,7 +13,9 @@ one label per target equals accuracy. The scalar mix (Tenney et al. 2019a) repla
 The probes of one task (one per layer, and the mixes of layers ``0..l``) train side by side as one
 :class:`EdgeProbes` stack: separate parameters, summed losses, one pass over the batches. Each
 probe gets the gradients it would get alone (a test trains them both ways); the stack shares one
-dropout mask per step and runs its large products in bf16 where the CPU has native bf16 kernels.
+dropout mask per step and runs its large products in bf16 where the device has fast bf16 kernels.
+Probes train on the device asked for: the vectors, spans and labels move there once, and the
+scores come back at the end (no host synchronisation inside the loops).
 ``bench/probes.py`` times one probe at a time against the stack, side by side.
 """
 from __future__ import annotations
@@ -45,9 +47,9 @@ def span_index(targets: EdgeTargets, starts: np.ndarray, which: str = "span1") -
 def _gather(vectors: torch.Tensor, begin: torch.Tensor, end: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The rows of ``n`` spans, without padding: (layers, rows, hidden) and each row's span (0..n-1)."""
     lengths = end - begin
-    segment = torch.repeat_interleave(torch.arange(len(begin)), lengths)
+    segment = torch.repeat_interleave(torch.arange(len(begin), device=begin.device), lengths)
     first = torch.cumsum(lengths, 0) - lengths
-    rows = begin[segment] + torch.arange(len(segment)) - first[segment]
+    rows = begin[segment] + torch.arange(len(segment), device=begin.device) - first[segment]
     return vectors[:, rows], segment
 
 
@@ -97,11 +99,11 @@ class EdgeProbes(nn.Module):
             projected = torch.baddbmm(self.project_bias[span], mixed, self.project[span]).float()
         score = torch.baddbmm(self.attend_bias[span], projected, self.attend[span]).squeeze(-1)  # (P, rows)
         p, index = len(score), segment.expand(len(score), -1)
-        top = torch.full((p, n), -torch.inf).scatter_reduce(1, index, score.detach(), reduce="amax")
+        top = torch.full((p, n), -torch.inf, device=x.device).scatter_reduce(1, index, score.detach(), reduce="amax")
         weight = (score - top.gather(1, index)).exp()
-        total = torch.zeros(p, n).index_add(1, segment, weight)
-        return torch.zeros(p, n, projected.shape[2]).index_add(1, segment, (weight / total.gather(1, index))[..., None]
-                                                               * projected)
+        total = torch.zeros(p, n, device=x.device).index_add(1, segment, weight)
+        return torch.zeros(p, n, projected.shape[2], device=x.device).index_add(
+            1, segment, (weight / total.gather(1, index))[..., None] * projected)
 
     def forward(self, spans: list[tuple[torch.Tensor, torch.Tensor]], n: int) -> torch.Tensor:
         """``spans``: per span, its rows' vectors (layers, rows, hidden) and their target (rows,) ->
@@ -112,12 +114,12 @@ class EdgeProbes(nn.Module):
             hidden = torch.baddbmm(self.hidden_bias, pooled, self.hidden).float().relu()
         hidden = nn.functional.layer_norm(hidden, hidden.shape[-1:]) * self.norm_weight + self.norm_bias
         if self.training and self.dropout:  # one mask for all the probes: each one's is a fair draw
-            hidden = hidden * (torch.rand(hidden.shape[1:]) >= self.dropout) / (1 - self.dropout)
+            hidden = hidden * (torch.rand(hidden.shape[1:], device=hidden.device) >= self.dropout) / (1 - self.dropout)
         with self._autocast():
             return torch.baddbmm(self.out_bias, hidden, self.out).float()
 
     def _autocast(self):
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)
+        return torch.autocast(self.masks.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     @property
     def center_of_gravity(self) -> list[float]:
@@ -125,13 +127,21 @@ class EdgeProbes(nn.Module):
         return (self.weights().detach() * torch.arange(self.masks.shape[1])).sum(1).tolist()
 
 
-def probe_precision(precision: str = "auto") -> str:
-    """``fp32`` or ``bf16``: ``auto`` is bf16 where the CPU has native bf16 kernels."""
-    from lib.encoders.runtime import cpu_has_bf16
+def probe_precision(precision: str = "auto", device: str = "cpu") -> str:
+    """``fp32`` or ``bf16`` for probes on ``device``: ``auto`` is bf16 where the device has fast bf16
+    kernels (:func:`lib.encoders.runtime.resolve_precision`), fp32 elsewhere (probes train without a
+    gradient scaler, so a GPU without bf16 runs them in fp32, not fp16)."""
+    from lib.encoders.runtime import resolve_precision
 
     if precision not in ("auto", "fp32", "bf16"):
         raise InputError(f"unknown probe precision {precision!r}; valid: auto, fp32, bf16")
-    return ("bf16" if cpu_has_bf16() else "fp32") if precision == "auto" else precision
+    return "bf16" if resolve_precision(device, precision) == "bf16" else "fp32"
+
+
+def _on(device: str, vectors: np.ndarray, spans, labels: np.ndarray, label_set, multi_label: bool):
+    x = torch.as_tensor(vectors, dtype=torch.float32).to(device)
+    y = torch.as_tensor(encode_labels(labels, label_set, multi_label)).to(device)
+    return x, [(begin.to(device), end.to(device)) for begin, end in spans], y
 
 
 def layer_masks(n_layers: int, single: bool = True, cumulative: bool = False) -> torch.Tensor:
@@ -150,30 +160,29 @@ def layer_masks(n_layers: int, single: bool = True, cumulative: bool = False) ->
 def fit_edge_probes(vectors: np.ndarray, spans: list[tuple[torch.Tensor, torch.Tensor]], labels: np.ndarray,
                     label_set: tuple[str, ...], seed: int, epochs: int = 4, masks: torch.Tensor | None = None,
                     batch_size: int = 256, lr: float = 1e-3, multi_label: bool = False,
-                    dropout: float = 0.3, precision: str = "auto") -> EdgeProbes:
+                    dropout: float = 0.3, precision: str = "auto", device: str = "cpu") -> EdgeProbes:
     """Train probes on ``vectors`` (layers, rows, hidden), one per row of ``masks`` (default: one
-    probe mixing every layer). ``precision``: ``bf16`` runs the large products in bf16 (on a CPU
-    with native bf16 kernels a batched product runs about 4x faster than in fp32), ``fp32`` does
-    not, ``auto`` picks bf16 where the CPU has it (:func:`probe_precision`).
+    probe mixing every layer), on ``device``. ``precision``: ``bf16`` runs the large products in
+    bf16 (on a CPU with native bf16 kernels a batched product runs about 4x faster than in fp32),
+    ``fp32`` does not, ``auto`` picks bf16 where the device has it (:func:`probe_precision`).
 
     ``spans`` from :func:`span_index`; ``labels`` strings within ``label_set`` (with
     ``multi_label``, sets of them joined by ``+``).
     """
-    x = torch.as_tensor(vectors, dtype=torch.float32)
-    y = torch.as_tensor(encode_labels(labels, label_set, multi_label))
+    x, spans, y = _on(device, vectors, spans, labels, label_set, multi_label)
     masks = torch.ones(1, x.shape[0], dtype=torch.bool) if masks is None else torch.as_tensor(masks, dtype=torch.bool)
     torch.manual_seed(seed)
     probes = EdgeProbes(x.shape[2], len(label_set), len(spans), masks, dropout=dropout,
-                        bf16=probe_precision(precision) == "bf16")
+                        bf16=probe_precision(precision, device) == "bf16").to(device)
     mixing = [probes.mix, probes.gamma]  # 10x the rate: few steps must still move the layer weights
     rest = [p for name, p in probes.named_parameters() if name not in ("mix", "gamma")]
     optimizer = torch.optim.Adam([{"params": rest, "lr": lr}, {"params": mixing, "lr": 10 * lr}])
     generator = torch.Generator().manual_seed(seed)
     probes.train()
     for _ in range(epochs):
-        for rows in torch.randperm(len(y), generator=generator).split(batch_size):
+        for rows in torch.randperm(len(y), generator=generator).to(device).split(batch_size):
             logits = probes([_gather(x, begin[rows], end[rows]) for begin, end in spans], len(rows))
-            target = y[rows].expand(len(masks), *y[rows].shape)
+            target = y[rows].expand(len(probes.masks), *y[rows].shape)
             if multi_label:  # the sum over probes of each probe's mean loss
                 loss = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").mean((1, 2)).sum()
             else:
@@ -187,12 +196,13 @@ def fit_edge_probes(vectors: np.ndarray, spans: list[tuple[torch.Tensor, torch.T
 @torch.no_grad()
 def score_edge_probes(probes: EdgeProbes, vectors: np.ndarray, spans, labels: np.ndarray,
                       label_set: tuple[str, ...], batch_size: int = 2048, multi_label: bool = False) -> list[float]:
-    """Per probe, micro-F1 on held-out targets (with one label per target: accuracy)."""
-    x = torch.as_tensor(vectors, dtype=torch.float32)
-    y = torch.as_tensor(encode_labels(labels, label_set, multi_label))
+    """Per probe, micro-F1 on held-out targets (with one label per target: accuracy), on the
+    probes' device."""
+    device = probes.masks.device
+    x, spans, y = _on(device, vectors, spans, labels, label_set, multi_label)
     p = len(probes.masks)
-    true_pos, predicted, actual = torch.zeros(p), torch.zeros(p), torch.zeros(p)
-    for rows in torch.arange(len(y)).split(batch_size):
+    true_pos, predicted, actual = (torch.zeros(p, device=device) for _ in range(3))
+    for rows in torch.arange(len(y), device=device).split(batch_size):
         logits = probes([_gather(x, begin[rows], end[rows]) for begin, end in spans], len(rows))
         if multi_label:
             guess, gold = logits > 0, (y[rows] > 0.5).expand(p, -1, -1)
@@ -202,7 +212,8 @@ def score_edge_probes(probes: EdgeProbes, vectors: np.ndarray, spans, labels: np
         true_pos += (guess & gold).sum((1, 2))
         predicted += guess.sum((1, 2))
         actual += gold.sum((1, 2))
-    return [2 * float(t) / float(g + a) if g + a else 0.0 for t, g, a in zip(true_pos, predicted, actual)]
+    return [2 * t / (g + a) if g + a else 0.0
+            for t, g, a in zip(true_pos.tolist(), predicted.tolist(), actual.tolist())]
 
 
 def fit_edge_probe(vectors: np.ndarray, spans, labels: np.ndarray, label_set: tuple[str, ...], seed: int,

@@ -25,6 +25,7 @@ import torch
 from lib.artifacts import artifact_path, atomic_path
 from lib.data import Record, records_digest
 from lib.encoders.extraction import Reps, to_words, word_starts
+from lib.encoders.loading import pick_device
 from lib.finetune.layers import model_identity, model_layers
 from lib.probing.edge_probe import fit_edge_probes, layer_masks, probe_precision, score_edge_probes, span_index
 from lib.probing.structural_probe import fit_distance_probes, score_distance_probes, tree_distances
@@ -147,20 +148,21 @@ class EdgeTask:
             raise InputError(f"unknown edge task {task!r}; valid: {', '.join(EDGE_TASKS)}")
         return cls(task, edge_targets(train_records, task), edge_targets(test_records, task), train, test)
 
-    def score(self, x_train: np.ndarray, x_test: np.ndarray, seed: int, epochs: int, labels=None, masks=None):
+    def score(self, x_train: np.ndarray, x_test: np.ndarray, seed: int, epochs: int, labels=None, masks=None,
+              device: str = "cpu"):
         """Fit on ``x_train`` (layers, rows, hidden), score on ``x_test``: one probe per row of
         ``masks`` (default: one mixing every layer), trained side by side. ``labels``: other train /
-        test labels (a control). Returns (scores, probes)."""
+        test labels (a control). Trains on ``device``. Returns (scores, probes)."""
         train_labels, test_labels = (self.train.labels, self.test.labels) if labels is None else labels
         label_set = self.label_set if labels is None else tuple(sorted(set(np.concatenate(labels).tolist())))
         multi_label = self.multi_label and labels is None
         probes = fit_edge_probes(x_train, self.train_spans, train_labels, label_set, seed, epochs, masks,
-                                 multi_label=multi_label)
+                                 multi_label=multi_label, device=device)
         return score_edge_probes(probes, x_test, self.test_spans, test_labels, label_set, multi_label=multi_label), probes
 
 
 def edge_task_probes(edge: EdgeTask, train: Reps, test: Reps, seed: int, epochs: int = 4, layers=None,
-                     control: bool = True, mixes: bool = True) -> tuple[pd.DataFrame, dict | None]:
+                     control: bool = True, mixes: bool = True, device: str = "cpu") -> tuple[pd.DataFrame, dict | None]:
     """An edge task's per-layer table (see :func:`edge_probe_layers`) and, with ``mixes``, its
     cumulative scalar mixes (see :func:`cumulative_mixes`). The per-layer probes and the mixes train
     side by side in one pass (:class:`lib.probing.edge_probe.EdgeProbes`), the control probes in a
@@ -171,11 +173,12 @@ def edge_task_probes(edge: EdgeTask, train: Reps, test: Reps, seed: int, epochs:
     first = [] if train.layers[0] in layers else [layer_masks(len(train.layers))[:1]]
     masks = (torch.cat([single, *first, layer_masks(len(train.layers), single=False, cumulative=True)])
              if mixes else single)
-    scores, probes = edge.score(train.vectors, test.vectors, seed, epochs, masks=masks)
+    scores, probes = edge.score(train.vectors, test.vectors, seed, epochs, masks=masks, device=device)
     table = pd.DataFrame({"layer": layers, "score": scores[:len(layers)]})
     if control and edge.task in CONTROLLED:
         table["control"] = edge.score(train.vectors, test.vectors, seed, epochs,
-                                      labels=control_labels([edge.train, edge.test], seed), masks=single)[0]
+                                      labels=control_labels([edge.train, edge.test], seed), masks=single,
+                                      device=device)[0]
         table["selectivity"] = table.score - table.control
     table = table.assign(n_train=len(edge.train), n_test=len(edge.test), n_unseen=edge.n_unseen)
     if not mixes:
@@ -189,12 +192,13 @@ def edge_task_probes(edge: EdgeTask, train: Reps, test: Reps, seed: int, epochs:
 
 
 def edge_probe_layers(train: Reps, test: Reps, train_records: list[Record], test_records: list[Record],
-                      task: str, seed: int, epochs: int = 4, layers=None, control: bool = True) -> pd.DataFrame:
+                      task: str, seed: int, epochs: int = 4, layers=None, control: bool = True,
+                      device: str = "cpu") -> pd.DataFrame:
     """Per layer: ``score`` (micro-F1) and, for the tasks that have a control (UPOS and dependency
     label), ``control`` (the same probe on control labels) and ``selectivity = score - control``;
     plus the counts of targets."""
     edge = EdgeTask.of(task, train, test, train_records, test_records)
-    return edge_task_probes(edge, train, test, seed, epochs, layers, control, mixes=False)[0]
+    return edge_task_probes(edge, train, test, seed, epochs, layers, control, mixes=False, device=device)[0]
 
 
 def expected_layer(cumulative: list[float]) -> float:
@@ -215,16 +219,19 @@ def expected_layer(cumulative: list[float]) -> float:
 
 
 def scalar_mix_probe(train: Reps, test: Reps, train_records: list[Record], test_records: list[Record],
-                     task: str, seed: int, epochs: int = 4) -> dict:
+                     task: str, seed: int, epochs: int = 4, device: str = "cpu") -> dict:
     """:func:`cumulative_mixes` of an edge task on the records ``train`` and ``test`` come from."""
-    return cumulative_mixes(EdgeTask.of(task, train, test, train_records, test_records), train, test, seed, epochs)
+    return cumulative_mixes(EdgeTask.of(task, train, test, train_records, test_records), train, test, seed, epochs,
+                            device)
 
 
-def cumulative_mixes(edge: EdgeTask, train: Reps, test: Reps, seed: int, epochs: int = 4) -> dict:
+def cumulative_mixes(edge: EdgeTask, train: Reps, test: Reps, seed: int, epochs: int = 4,
+                     device: str = "cpu") -> dict:
     """Scalar-mix probes over layers ``0..l`` for every ``l``: their scores (``cumulative``; the mix
     of layer 0 alone is the layer-0 probe), the expected layer ``E_delta``, and the full mix's
     score, weights and center of gravity."""
-    return edge_task_probes(edge, train, test, seed, epochs, layers=train.layers[:1], control=False)[1]
+    return edge_task_probes(edge, train, test, seed, epochs, layers=train.layers[:1], control=False,
+                            device=device)[1]
 
 
 def _by_sentence(reps: Reps, views: list[int]) -> list[np.ndarray]:
@@ -233,28 +240,30 @@ def _by_sentence(reps: Reps, views: list[int]) -> list[np.ndarray]:
 
 
 def structural_probe_layers(train: Reps, test: Reps, train_records: list[Record], test_records: list[Record],
-                            seed: int, rank: int = 64, epochs: int = 4, layers=None) -> pd.DataFrame:
+                            seed: int, rank: int = 64, epochs: int = 4, layers=None,
+                            device: str = "cpu") -> pd.DataFrame:
     """Per layer: UUAS (``score``) and distance Spearman of a rank-``rank`` distance probe."""
     layers = check_layers(layers, train)
     distances = [tree_distances(r.heads) for r in train_records]
     heads = [r.heads for r in test_records]
     punct = [np.array([tag == "PUNCT" for tag in r.upos]) for r in test_records]
     views = [train.layers.index(layer) for layer in layers]
-    b = fit_distance_probes(_by_sentence(train, views), distances, rank, seed, epochs)
+    b = fit_distance_probes(_by_sentence(train, views), distances, rank, seed, epochs, device=device)
     scores = score_distance_probes(b, _by_sentence(test, views), heads, punct)
     return pd.DataFrame([{"layer": layer, "score": score["uuas"], "spearman": score["spearman"]}
                          for layer, score in zip(layers, scores)])
 
 
 def probe_task_layers(task: str, train: Reps, test: Reps, train_records: list[Record], test_records: list[Record],
-                      seed: int, epochs: int = 4, rank: int = 64, layers=None, pooling: str = "first") -> pd.DataFrame:
+                      seed: int, epochs: int = 4, rank: int = 64, layers=None, pooling: str = "first",
+                      device: str = "cpu") -> pd.DataFrame:
     """One probe task over layers: an edge task (with its control where one is defined) or
     ``structural`` (on word vectors pooled by ``pooling``)."""
     _check_tasks([task])
     if task == "structural":
         return structural_probe_layers(to_words(train, pooling), to_words(test, pooling), train_records,
-                                       test_records, seed, rank, epochs, layers)
-    return edge_probe_layers(train, test, train_records, test_records, task, seed, epochs, layers)
+                                       test_records, seed, rank, epochs, layers, device)
+    return edge_probe_layers(train, test, train_records, test_records, task, seed, epochs, layers, device=device)
 
 
 def probe_model(model: str | dict, corpora: dict, tasks: list[str], seed: int, epochs: int,
@@ -265,12 +274,13 @@ def probe_model(model: str | dict, corpora: dict, tasks: list[str], seed: int, e
     Cached on disk by everything that produced them; each corpus's hidden states are extracted
     once for all its tasks."""
     _check_tasks(tasks)
+    device = pick_device(device)
     missing = sorted({CORPUS[task] for task in tasks} - set(corpora))
     if missing:
         raise InputError(f"no sentences for corpus {', '.join(missing)}: build corpora with probe_corpora(tasks, ...)")
     identity = {"model": model_identity(model), "tasks": tasks, "seed": seed, "epochs": epochs, "rank": rank,
                 "structural_epochs": structural_epochs, "pooling": pooling, "version": 3,
-                "precision": probe_precision(),
+                "precision": probe_precision(device=device), "device_type": device.split(":")[0],
                 "sentences": {CORPUS[t]: [records_digest(part) for part in corpora[CORPUS[t]]] for t in tasks}}
     path = artifact_path("probes", identity, ".json")
     if path.is_file():
@@ -284,11 +294,11 @@ def probe_model(model: str | dict, corpora: dict, tasks: list[str], seed: int, e
         for task in [t for t in tasks if CORPUS[t] == corpus]:
             if task == "structural":
                 table = probe_task_layers(task, train, test, train_records, test_records, seed, structural_epochs,
-                                          rank, pooling=pooling)
+                                          rank, pooling=pooling, device=device)
                 tables.append(table.assign(task=task))
                 continue
             table, mix = edge_task_probes(EdgeTask.of(task, train, test, train_records, test_records), train, test,
-                                          seed, epochs)
+                                          seed, epochs, device=device)
             tables.append(table.assign(task=task))
             mixes.append({"task": task, "score": mix["score"], "expected_layer": mix["expected_layer"],
                           "center_of_gravity": mix["center_of_gravity"],

@@ -46,34 +46,35 @@ def _pad(items: list[np.ndarray], width: int) -> np.ndarray:
 
 
 def fit_distance_probes(sentences: list[np.ndarray], distances: list[np.ndarray], rank: int, seed: int,
-                        epochs: int = 4, batch_size: int = 20, lr: float = 1e-3, precision: str = "auto") -> torch.Tensor:
+                        epochs: int = 4, batch_size: int = 20, lr: float = 1e-3, precision: str = "auto",
+                        device: str = "cpu") -> torch.Tensor:
     """Learn ``P`` maps B (P, hidden, rank) side by side, one per view of the words (a layer):
     ``sentences`` holds per sentence its vectors (P, n_i, hidden), ``distances`` its tree distances
     (n_i, n_i). The losses are summed over the views, so each B gets the gradients (and Adam steps)
     it would get alone; all start from the same seeded initial map. ``precision``: as for the edge
     probes (:func:`lib.probing.edge_probe.probe_precision`), for the product ``x B`` only; distances
-    are computed in fp32."""
-    bf16 = probe_precision(precision) == "bf16"
+    are computed in fp32. Trains on ``device``: the sentences move there once."""
+    bf16 = probe_precision(precision, device) == "bf16"
     torch.manual_seed(seed)
     p, hidden = sentences[0].shape[0], sentences[0].shape[2]
-    b = torch.nn.Parameter(torch.empty(hidden, rank).uniform_(-0.05, 0.05).repeat(p, 1, 1))
+    b = torch.nn.Parameter(torch.empty(hidden, rank).uniform_(-0.05, 0.05).repeat(p, 1, 1).to(device))
     optimizer = torch.optim.Adam([b], lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    vectors = [torch.as_tensor(x) for x in sentences]
-    gold_all = [torch.as_tensor(d) for d in distances]
+    vectors = [torch.as_tensor(x).to(device) for x in sentences]
+    gold_all = [torch.as_tensor(d).to(device) for d in distances]
     for _ in range(epochs):
         for rows in torch.randperm(len(sentences), generator=generator).split(batch_size):
             rows = rows.tolist()
             width = max(len(distances[i]) for i in rows)
-            x = torch.zeros(p, len(rows), width, hidden)
-            gold = torch.zeros(len(rows), width, width)
+            x = torch.zeros(p, len(rows), width, hidden, device=device)
+            gold = torch.zeros(len(rows), width, width, device=device)
             for j, i in enumerate(rows):
                 x[:, j, :len(distances[i])] = vectors[i]
                 gold[j, :len(distances[i]), :len(distances[i])] = gold_all[i]
-            lengths = torch.tensor([len(distances[i]) for i in rows], dtype=torch.float32)
-            mask = (torch.arange(width)[None] < lengths[:, None])
+            lengths = torch.tensor([len(distances[i]) for i in rows], dtype=torch.float32, device=device)
+            mask = (torch.arange(width, device=device)[None] < lengths[:, None])
             mask = mask[:, :, None] & mask[:, None, :]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
                 projected = (x.view(p, -1, hidden) @ b).float().view(p, len(rows), width, rank)
             predicted = squared_distances(projected)
             loss = ((predicted - gold).abs() * mask).sum((2, 3)) / lengths ** 2  # (P, batch)
@@ -123,7 +124,8 @@ def _row_spearman(predicted: np.ndarray, gold: np.ndarray) -> np.ndarray:
 def score_distance_probes(b: torch.Tensor, sentences: list[np.ndarray], heads: list[tuple[int, ...]],
                           punct: list[np.ndarray]) -> list[dict[str, float]]:
     """Per map of ``b`` (P, hidden, rank), UUAS and distance Spearman (see the module docstring) on
-    held-out sentences, each given as its vectors (P, n_i, hidden)."""
+    held-out sentences, each given as its vectors (P, n_i, hidden); the product runs on ``b``'s
+    device, the spanning trees on the CPU."""
     p = len(b)
     found, total = np.zeros(p, int), 0
     by_length: list[dict[int, list[float]]] = [{} for _ in range(p)]
@@ -131,7 +133,7 @@ def score_distance_probes(b: torch.Tensor, sentences: list[np.ndarray], heads: l
         keep = np.flatnonzero(~is_punct)
         if len(keep) < 2:
             continue
-        predicted = squared_distances(torch.as_tensor(x[:, keep]) @ b).numpy()
+        predicted = squared_distances(torch.as_tensor(x[:, keep]).to(b.device) @ b).cpu().numpy()
         gold = tree_distances(sentence_heads)[np.ix_(keep, keep)]
         gold_edges = {frozenset((i, j)) for i, j in zip(*np.nonzero(gold == 1)) if i < j}
         total += len(gold_edges)

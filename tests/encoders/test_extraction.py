@@ -80,8 +80,8 @@ def test_bf16_extraction_stays_close_to_fp32_and_is_keyed_apart(minilm, sentence
     relative = np.linalg.norm(half.vectors - full.vectors, axis=-1) / np.linalg.norm(full.vectors, axis=-1)
     assert 0 < relative.mean() < 0.02 and relative.max() < 0.1
     assert extraction_precision("cpu", "fp32") == "fp32" and extraction_precision("cpu", "auto") in ("fp32", "bf16")
-    with pytest.raises(ValueError, match="unknown precision 'fp16'; valid: auto, fp32, bf16"):
-        extraction_precision("cpu", "fp16")
+    with pytest.raises(ValueError, match="unknown precision 'fp8'; valid: auto, fp32, bf16, fp16"):
+        extraction_precision("cpu", "fp8")
     records = load_ewt("dev")[:3]
     identity = cache.layers_identity({"model": "x"}, records, "first", 32, "cpu")
     assert identity["precision"] == extraction_precision("cpu")

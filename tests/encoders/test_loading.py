@@ -51,3 +51,22 @@ def test_devices():
     with pytest.raises(ValueError, match="unknown device"):
         pick_device("tpu")
     assert resolve_model("bert-base") == "bert-base-uncased"
+
+
+def test_random_init_bert_base_needs_no_hub(monkeypatch):
+    """bert-base's shape with random weights, offline: the paper's control and the plan's timing model."""
+    from transformers import utils
+
+    from lib.encoders.loading import model_identity, model_shape
+
+    monkeypatch.setattr(utils, "cached_file", lambda *a, **k: pytest.fail("no hub lookup for a built-in shape"))
+    encoder = load_encoder("random-init:bert-base", seed=1)
+    config = encoder.model.config
+    assert (config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.intermediate_size,
+            config.vocab_size) == (12, 768, 12, 3072, 30522)
+    assert sum(p.numel() for p in encoder.model.parameters()) == 109_482_240  # BERT-base's 110M
+    assert model_shape("random-init:bert-base") == (12, 768)
+    assert model_identity("random-init:bert-base", 1) == model_identity("random-init:bert-base", 1)
+    assert model_identity("random-init:bert-base", 1) != model_identity("random-init:bert-base", 2)
+    ids = encoder.tokenizer("The cat sat.")["input_ids"]
+    assert encoder.model(input_ids=torch.tensor([ids])).last_hidden_state.shape == (1, len(ids), 768)

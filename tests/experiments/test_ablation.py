@@ -103,7 +103,7 @@ def test_restoring_is_the_same_whatever_the_random_state(mirror, smoke_finetunin
             super().advance(layer)
             seen[-1].append(torch.cat(self.states[0]))
             # the same states computed afresh with the encoder in eval mode, in the same batches
-            fresh = PrefixStates(self.encoder.eval(), self.splits, self.pad_id, self.device, self.autocast)
+            fresh = PrefixStates(self.encoder.eval(), self.splits, self.pad_id, self.device, self.precision)
             assert torch.equal(torch.cat(fresh.advance(layer).states[0]), seen[-1][-1]), f"layer {layer}"
             return self
 

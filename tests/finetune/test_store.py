@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -134,7 +135,7 @@ def test_freezing_keeps_the_bottom_layers(mirror, cache, tiny_bert_dir):
     (dict(task="pos"), "unknown task 'pos'"),
     (dict(freeze_below=3), "freeze_below=3 is outside 0..2"),
     (dict(freeze_below=-1), "outside 0..2"),
-    (dict(precision="fp16"), "unknown precision 'fp16'; valid: auto, fp32, bf16"),
+    (dict(precision="fp8"), "unknown precision 'fp8'; valid: auto, fp32, bf16, fp16"),
     (dict(epochs=0), "epochs must be an integer >= 1"),
     (dict(n_train=-1), "n_train must be an integer >= 0"),
     (dict(batch_size=0), "batch_size must be an integer >= 1"),
@@ -289,3 +290,21 @@ def test_shared_models_load_once_and_keep_the_last_few(mirror, cache, tiny_bert_
     assert loads == [0, 1, 2, 3] and len(store._SHARED) == store.SHARED_MODELS
     store.shared_finetuned(manifests[0])  # the oldest was let go: loaded again
     assert loads == [0, 1, 2, 3, 0]
+
+
+def test_fp16_trains_with_a_gradient_scaler_and_is_stored_apart(mirror, cache, tiny_bert_dir, monkeypatch):
+    """What an older GPU (a T4) runs: fp16 autocast and a scaler that steps the optimizer only on
+    finite gradients. On this CPU it runs for real; the scaler's scale is seen to be used."""
+    scaled = []
+    original = torch.amp.GradScaler.scale
+    monkeypatch.setattr(torch.amp.GradScaler, "scale",
+                        lambda self, loss: scaled.append(self.is_enabled()) or original(self, loss))
+    config = FinetuneConfig(task="sentiment", model=str(tiny_bert_dir), seed=0, precision="fp16", **SMALL)
+    half = get_or_train(config, progress=False)
+    assert half["config"]["precision"] == "fp16" and scaled and all(scaled)
+    assert 0 <= half["metrics"]["accuracy"] <= 1
+    losses = [h["value"] for h in half["history"] if h["metric"] == "loss"]
+    assert losses and all(np.isfinite(losses))
+    scaled.clear()
+    full = get_or_train(FinetuneConfig(**{**vars(config), "precision": "fp32"}), progress=False)
+    assert full["checkpoint"] != half["checkpoint"] and scaled and not any(scaled)  # a pass-through scaler
