@@ -9,9 +9,12 @@ the structural probe, and one RSA + CKA comparison at the profile's token count.
 is then counted from the profile (examples, epochs, seeds, models, layers, domains) and multiplied
 out, plus a fixed cost per chapter (a kernel starting and importing the library).
 
-A projection, not a measurement: it counts the heavy work and leaves out loading data, writing
-caches and drawing charts. The typical lengths and the dataset sizes are ours, measured on the
-mirror with MiniLM's tokenizer (MNLI's and SQuAD's from their published statistics).
+A projection, not a measurement, and a low one: it counts the heavy work on synthetic inputs of the
+typical length (no task heads, no padding within a batch, single-word probe spans) and leaves out
+loading models and data, writing caches and drawing charts. On the cpu profile on a 2-core CPU it
+projected about 60 % of the measured cold build; read it as a lower bound and for ratios between
+profiles and devices. The typical lengths and the dataset sizes are ours, measured on the mirror
+with MiniLM's tokenizer (MNLI's and SQuAD's estimated from their longer texts).
 """
 from __future__ import annotations
 
