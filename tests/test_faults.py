@@ -56,7 +56,7 @@ CASES = [
     ("unknown probe task, before training", ["probe", "--model", "nli/0", "--task", "typo"], None,
      r"invalid choice: 'typo'"),
     ("unknown model", ["probe", "--model", "no-such-model", "--task", "upos"], None, r"unknown model 'no-such-model'"),
-    ("unknown profile", ["finetune", "--task", "nli", "--profile", "gpu"], None, r"invalid choice: 'gpu'"),
+    ("unknown profile", ["finetune", "--task", "nli", "--profile", "tpu"], None, r"invalid choice: 'tpu'"),
     ("unknown parameter", ["finetune", "--task", "nli", "-p", "n_sentence=5"], None,
      r"unknown parameter 'n_sentence'; valid: .*n_sentences"),
     ("unknown domain", ["shift", "--task", "nli", "--domains", "snli,mars"], None, r"unknown domain 'mars'; valid"),
