@@ -135,7 +135,8 @@ def _pool_batch(hidden: torch.Tensor, word_ids: list[list[int | None]], n_words:
     to the host once per batch (not once per sentence)."""
     n_layers, width, dim = hidden.shape[0], hidden.shape[2], hidden.shape[3]
     flat = hidden.reshape(n_layers, -1, dim)
-    picks, targets, rows, words = [], [], [], []  # flat token, output row, and per sentence its rows' words
+    picks, targets, words = [], [], []  # flat tokens, their output rows (mean), per sentence its rows' words
+    n_rows = 0
     for b, (ids, n) in enumerate(zip(word_ids, n_words)):
         tokens = [(t, w) for t, w in enumerate(ids) if w is not None]  # padding is never selected
         if pooling == "subwords":
@@ -149,19 +150,19 @@ def _pool_batch(hidden: torch.Tensor, word_ids: list[list[int | None]], n_words:
             words.append(np.arange(n))
         else:
             picks += [b * width + t for t, _ in tokens]
-            targets += [len(rows) + w for _, w in tokens]
+            targets += [n_rows + w for _, w in tokens]
             words.append(np.arange(n))
-        rows += [b] * len(words[-1])
+        n_rows += len(words[-1])
     index = torch.as_tensor(picks, device=hidden.device)
     if pooling == "mean":
         segment = torch.as_tensor(targets, device=hidden.device)
-        sums = torch.zeros(n_layers, len(rows), dim, dtype=hidden.dtype, device=hidden.device)
+        sums = torch.zeros(n_layers, n_rows, dim, dtype=hidden.dtype, device=hidden.device)
         sums.index_add_(1, segment, flat[:, index])
-        vectors = sums / torch.bincount(segment, minlength=len(rows)).clamp(min=1)[None, :, None].to(hidden.dtype)
+        vectors = sums / torch.bincount(segment, minlength=n_rows).clamp(min=1)[None, :, None].to(hidden.dtype)
     else:
         vectors = flat[:, index]
     vectors = vectors.float().cpu().numpy()
-    bounds = np.cumsum([0] + [len(w) for w in words])
+    bounds = np.cumsum([0] + [len(w) for w in words])  # bounds[-1] == n_rows
     return [(vectors[:, bounds[k]:bounds[k + 1]], words[k]) for k in range(len(words))]
 
 

@@ -60,8 +60,9 @@ def _to(batch: dict, device: str) -> dict:
     return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def _mean(losses: list) -> float:
-    return float(torch.stack([torch.as_tensor(v, dtype=torch.float32).cpu() for v in losses]).double().mean())
+def _mean(losses: list[torch.Tensor]) -> float:
+    """The mean of losses kept on the device: one copy to the host, not one per loss."""
+    return float(torch.stack(losses).cpu().double().mean())
 
 
 def build_model(config: FinetuneConfig, n_labels: int, runtime: Runtime) -> TaskModel:
@@ -124,7 +125,8 @@ def _train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtim
     trained = runtime.wrap(model)
     bar = tqdm(total=per_epoch * config.epochs, initial=state["step"], desc=f"fine-tuning {config.task}",
                disable=not progress or runtime.rank != 0)
-    running = [torch.tensor(v) for v in state["running"]]  # losses since the last point of the curve
+    # losses since the last point of the curve, on the device (a resumed run's too)
+    running = [torch.tensor(v, dtype=torch.float32, device=runtime.device) for v in state["running"]]
     for epoch in range(config.epochs):
         batches = length_grouped_batches(lengths, config.batch_size, seed=config.seed * 1000 + epoch)
         batches = batches[runtime.rank::runtime.world][:per_epoch]
