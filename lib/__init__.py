@@ -26,7 +26,8 @@ __version__ = "0.1.0"  # part of every artifact key: a new version computes ever
 from lib.book import charts  # noqa: E402
 from lib.book.parameters import calibration, check_parameters, load_profile, seed_everything  # noqa: E402
 from lib.book.prose import glue  # noqa: E402
-from lib.book.provenance import describe_environment  # noqa: E402
+from lib.book.differences import differences_box  # noqa: E402
+from lib.book.provenance import describe_environment, reproduce_page  # noqa: E402
 from lib.data import (DataError, Record, load_ewt, load_gum, load_mnli, load_snli, load_squad, load_vader,  # noqa: E402
                       load_wikipedia)
 from lib.encoders import (Encoder, Reps, cached_layers, describe_layers, extract_layers, load_encoder,  # noqa: E402
@@ -34,18 +35,18 @@ from lib.encoders import (Encoder, Reps, cached_layers, describe_layers, extract
 from lib.experiments import (DOMAINS, IN_DOMAIN, MAIN_METRIC, Ablation, DomainShift, ablation_table,  # noqa: E402
                              check_grid, domain_scores, domain_sentences, findings, freezing_grid, input_name,
                              input_vectors, restoring, shift_tables, similarity_table)
-from lib.finetune import (FinetuneConfig, Finetuning, get_or_train, history_table, load_finetuned,  # noqa: E402
+from lib.finetune import (FinetuneConfig, Finetuning, chance_table, get_or_train, history_table, load_finetuned,  # noqa: E402
                           metrics_table, task_layers)
 from lib.probing import describe_probe_tasks, probe_corpora, probe_model, probe_sentences  # noqa: E402
-from lib.similarity import (linear_cka, matrix_table, same_layer, sample_tokens, similarity_matrix,  # noqa: E402
+from lib.similarity import (closest_layers, linear_cka, matrix_table, same_layer, sample_tokens, similarity_matrix,  # noqa: E402
                             versus_pretrained)
 
 REPOSITORY = "https://github.com/what-happens-to-bert/book"
 
 __all__ = ["DOMAINS", "IN_DOMAIN", "MAIN_METRIC", "Ablation", "DataError", "DomainShift", "Encoder", "FinetuneConfig",
            "Finetuning", "REPOSITORY", "Record", "Reps", "ablation_table", "cached_layers", "charts", "check_grid",
-           "check_parameters", "describe_environment", "describe_layers", "describe_probe_tasks", "domain_scores", "domain_sentences",
-           "calibration", "extract_layers", "findings", "freezing_grid", "get_or_train", "glue", "input_name", "input_vectors", "history_table", "linear_cka",
+           "check_parameters", "describe_environment", "differences_box", "reproduce_page", "describe_layers", "describe_probe_tasks", "domain_scores", "domain_sentences",
+           "calibration", "chance_table", "closest_layers", "extract_layers", "findings", "freezing_grid", "get_or_train", "glue", "input_name", "input_vectors", "history_table", "linear_cka",
            "load_encoder", "load_ewt", "load_finetuned", "load_gum", "load_mnli", "load_profile", "load_snli", "load_squad",
            "load_vader", "load_wikipedia", "matrix_table", "metrics_table", "model_shape", "pick_device",
            "probe_corpora", "probe_model", "probe_sentences", "relative_change", "restoring", "same_layer", "sample_tokens",

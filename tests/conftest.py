@@ -23,10 +23,23 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
+def _downloaded_mirror() -> str | None:
+    """The cache's data folder when ``make book`` downloaded every file there (the mirror's layout)."""
+    from lib.artifacts import cache_dir
+    from lib.data.sources import FILES
+
+    folder = cache_dir() / "data"
+    return str(folder) if all((folder / name).is_file() for name in FILES) else None
+
+
 @pytest.fixture(scope="session")
 def mirror() -> Path:
-    """The local data mirror from $BOOK_DATA_DIR (CI sets it; without it the data tests cannot run)."""
+    """The local data mirror from $BOOK_DATA_DIR (CI sets it), else the files ``make book``
+    downloaded into the cache (then exported as $BOOK_DATA_DIR for the session); without either
+    the data tests cannot run."""
     path = os.environ.get(MIRROR_ENV)
+    if not path and _downloaded_mirror():
+        path = os.environ[MIRROR_ENV] = _downloaded_mirror()
     if not path or not Path(path).is_dir():
         message = f"set {MIRROR_ENV} to the local data mirror (the folder holding ud_english_ewt/, snli/, ...)"
         if os.environ.get("CI"):

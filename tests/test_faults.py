@@ -1,4 +1,5 @@
 """Faults and bad input: one line that names the fix, exit status 2, nothing left behind; kills, CI."""
+import dataclasses
 import gzip
 import json
 import os
@@ -14,6 +15,7 @@ import pytest
 
 import lib
 from lib.book.cli import main
+from lib.data import sources
 
 REPO = Path(lib.__file__).resolve().parents[1]
 EWT_TRAIN = "ud_english_ewt/en_ewt-ud-train.conllu.gz"
@@ -95,9 +97,11 @@ def test_bad_input_matrix(case, mirror, tiny_bert_dir, tmp_path, monkeypatch, ca
     monkeypatch.setenv("BOOK_DATA_DIR", str(mirror))
     if setup == "no-mirror":
         monkeypatch.setenv("BOOK_DATA_DIR", str(tmp_path / "nowhere"))
-    elif setup == "empty-mirror":
+    elif setup == "empty-mirror":  # and no network: the file's source is a closed local port
         (tmp_path / "empty").mkdir()
         monkeypatch.setenv("BOOK_DATA_DIR", str(tmp_path / "empty"))
+        wiki = "wikipedia/enwiki_sample.jsonl.gz"
+        monkeypatch.setitem(sources.FILES, wiki, dataclasses.replace(sources.FILES[wiki], url="http://127.0.0.1:9/closed"))
     elif setup == "other-release":
         content = gzip.compress(b"# sent_id = x\n1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n\n")
         monkeypatch.setenv("BOOK_DATA_DIR", str(_mirror_with(tmp_path / "m", EWT_TRAIN, content)))

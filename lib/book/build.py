@@ -15,11 +15,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import yaml
 
 from lib.artifacts import digest, file_sha256, key
 from lib.book.charts import write_mathjax, write_vega_assets
 from lib.book.parameters import check_parameters, load_profile
+from lib.book.prose import contradictions
 from lib.errors import BookError, InputError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +92,25 @@ def run_chapter(notebook: Path, out_dir: Path, profile: str, overrides: dict | N
 
 
 # Numbers glued into the prose read as the text around them (myst-nb sets them bold).
-BOOK_CSS = "span.pasted-text { font-weight: inherit; }\n"
+BOOK_CSS = ("span.pasted-text { font-weight: inherit; }\n"
+            # the closing "Reproduce this page" note: folded, set apart from the chapter
+            "details.reproduce { margin-top: 2.5em; padding-top: 0.6em; border-top: 1px solid #ddd; }\n"
+            "details.reproduce summary { cursor: pointer; font-weight: 600; }\n"
+            "details.reproduce pre { white-space: pre-wrap; }\n"
+            # the intro's box "How this book differs from the paper": one screen
+            "div.differences table { font-size: 0.85em; margin-bottom: 0.4em; }\n"
+            "div.differences td, div.differences th { padding: 0.25em 0.6em; }\n")
+
+
+def _stage_notebook(source: Path, target: Path) -> None:
+    """Copy an executed chapter for the build, papermill's injected-parameters cell removed from the
+    page (the chapter's own parameters cell stays, folded, and its closing note gives the command)."""
+    notebook = nbformat.read(source, as_version=4)
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(notebook, target)
 
 
 def stage_book(executed: list[Path], stage: Path, root: Path = ROOT) -> Path:
@@ -101,11 +121,20 @@ def stage_book(executed: list[Path], stage: Path, root: Path = ROOT) -> Path:
     for name in BOOK_FILES:
         shutil.copy(root / name, stage / name)
     for notebook in executed:
-        shutil.copy(notebook, stage / "book" / notebook.name)
+        _stage_notebook(notebook, stage / "book" / notebook.name)
     write_vega_assets(stage / "_static")
     (stage / "_static" / "book.css").write_text(BOOK_CSS, encoding="utf-8")
     write_mathjax(stage / "_extra")
     return stage
+
+
+def check_consistency(executed: list[Path]) -> None:
+    """Refuse a book whose pages state one quantity differently (:func:`lib.book.prose.contradictions`)."""
+    import json
+
+    found = contradictions({path.stem: json.loads(path.read_text(encoding="utf-8")) for path in executed})
+    if found:
+        raise ChapterError("the chapters state a quantity differently:\n  " + "\n  ".join(found))
 
 
 def build_book(profile: str = "cpu", out_root: Path = ROOT, force: bool = False,
@@ -117,6 +146,7 @@ def build_book(profile: str = "cpu", out_root: Path = ROOT, force: bool = False,
     for notebook in chapters():
         log(f"running {notebook.name} ({profile})")
         executed.append(run_chapter(notebook, build / "executed" / profile, profile, force=force))
+    check_consistency(executed)
     stage = stage_book(executed, build / "src")
     log("building the HTML with jupyter-book")
     command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(stage), "--path-output", str(out_root),

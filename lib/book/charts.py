@@ -17,6 +17,36 @@ from lib.errors import InputError, SetupError
 BUNDLE_JS = "vega-bundle.js"
 PRELOAD_JS = "vega-preload.js"
 PALETTE = ["#1f5f8b", "#d1495b", "#edae49", "#66a182", "#8d6a9f", "#2e4057", "#00798c"]
+# One colour per model and task on every chart of the book; a label such as "nli · rsa" or
+# "parsing (seed 1)" takes the colour of its first word. Other groups (seeds, modules, domains)
+# take OTHERS in sorted order, so that they never borrow a task's colour.
+COLORS = {"nli": "#1f5f8b", "parsing": "#d1495b", "sentiment": "#d99a1e", "qa": "#4f9a6e",
+          "pre-trained": "#3b3b3b", "minilm": "#3b3b3b", "bert-base": "#3b3b3b", "bert-base-uncased": "#3b3b3b",
+          "random-init": "#9a9a9a"}
+OTHERS = ["#00798c", "#8d6a9f", "#7a8b2a", "#b5651d", "#c2185b", "#5c6bc0", "#8d8d8d", "#26a69a", "#6d4c41",
+          "#ab47bc", "#9e9d24", "#ef6c00"]
+
+
+def color_of(label: str) -> str | None:
+    """The book's fixed colour of a model or task label (by its first word), else None.
+
+    >>> color_of("parsing · rsa") == color_of("parsing")
+    True
+    >>> color_of("random-init:minilm") == COLORS["random-init"]
+    True
+    """
+    word = str(label).split(" ")[0].split(":")[0].split("(")[0]
+    return COLORS.get(word)
+
+
+def color_encoding(table: pd.DataFrame, field: str, title: str | None = None) -> alt.Color:
+    """The colour encoding of ``field`` (optionally ``"name:N"``): fixed colours for models and tasks."""
+    name = field.split(":")[0]
+    values = sorted(table[name].dropna().unique().tolist(), key=str) if name in table else []
+    others = iter(OTHERS * (1 + len(values) // len(OTHERS)))
+    colors = [color_of(v) or next(others) for v in values]
+    scale = alt.Scale(domain=values, range=colors) if values else alt.Undefined
+    return alt.Color(f"{name}:N", scale=scale, title=title if title is not None else name.strip())
 
 
 def book_theme() -> dict:
@@ -26,7 +56,8 @@ def book_theme() -> dict:
         "font": "system-ui, -apple-system, 'Segoe UI', sans-serif",
         "title": {"fontSize": 15, "anchor": "start", "subtitleColor": "#555", "subtitleFontSize": 12},
         "axis": {"labelFontSize": 12, "titleFontSize": 12, "gridColor": "#eee"},
-        "legend": {"labelFontSize": 12, "titleFontSize": 12, "orient": "bottom", "columns": 4, "labelLimit": 280},
+        "legend": {"labelFontSize": 12, "titleFontSize": 12, "orient": "bottom", "columns": 4, "labelLimit": 280,
+                   "symbolOpacity": 1, "symbolStrokeWidth": 2.5, "symbolSize": 120},
         "range": {"category": PALETTE},
         "point": {"size": 60, "filled": True},
     }}
@@ -40,32 +71,33 @@ def enable() -> None:
 
 def line_chart(table: pd.DataFrame, x: str, y: str, color: str, title: str, subtitle: str,
                x_title: str | None = None, y_title: str | None = None, tooltip_extra: tuple[str, ...] = (),
-               choose: str | None = None) -> alt.Chart:
+               choose: str | None = None, default: str | None = None) -> alt.Chart:
     """``y`` against ``x`` (an encoding such as ``"layer:O"``), one line per ``color`` group.
 
     Click the legend to highlight a group; ``choose`` adds a drop-down that shows one value of
-    that column at a time (the first, sorted, to begin with).
+    that column at a time (``default``, else the first, sorted, to begin with).
     """
     pick = alt.selection_point(fields=[color.split(":")[0]], bind="legend")
     x_field = x.split(":")[0]
     base = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).encode(
         x=alt.X(x, title=x_title or x_field, axis=alt.Axis(labelAngle=0)),
         y=alt.Y(f"{y}:Q", title=y_title or y, scale=alt.Scale(zero=False)),
-        color=alt.Color(color if ":" in color else f"{color}:N"),
+        color=color_encoding(table, color),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
         tooltip=[alt.Tooltip(color if ":" in color else f"{color}:N"), alt.Tooltip(x),
                  alt.Tooltip(f"{y}:Q", title=y_title or y, format=".3f"),
                  *[alt.Tooltip(field) for field in tooltip_extra]],
     )
-    return _menu((base.mark_line() + base.mark_point()).add_params(pick), table, choose).properties(width="container")
+    return _menu((base.mark_line() + base.mark_point()).add_params(pick), table, choose,
+                 default).properties(width="container")
 
 
 def layer_lines(table: pd.DataFrame, y: str, color: str, title: str, subtitle: str,
                 y_title: str | None = None, tooltip_extra: tuple[str, ...] = (),
-                choose: str | None = None) -> alt.Chart:
+                choose: str | None = None, default: str | None = None) -> alt.Chart:
     """Value by layer (0 = embeddings), one line per ``color`` group; see :func:`line_chart`."""
     return line_chart(table, "layer:O", y, color, title, subtitle, x_title="layer (0 = embeddings)",
-                      y_title=y_title, tooltip_extra=tooltip_extra, choose=choose)
+                      y_title=y_title, tooltip_extra=tooltip_extra, choose=choose, default=default)
 
 
 def seed_points(table: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
@@ -74,27 +106,28 @@ def seed_points(table: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
     base = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).encode(
         y=alt.Y("row:N", title=None), x=alt.X("value:Q", title="test score", scale=alt.Scale(zero=False)))
     points = base.mark_point(size=90).encode(
-        color=alt.Color("seed:N"),
+        color=color_encoding(table, "seed"),
         tooltip=["task", "metric", "seed:N", alt.Tooltip("value:Q", format=".3f")])
     mean = base.mark_tick(thickness=3, size=26, color="#333").encode(
         x="mean(value):Q", tooltip=["task", "metric", alt.Tooltip("mean(value):Q", format=".3f", title="mean"),
-                                    alt.Tooltip("stdev(value):Q", format=".3f", title="sd over seeds")])
+                                    alt.Tooltip("min(value):Q", format=".3f", title="lowest seed"),
+                                    alt.Tooltip("max(value):Q", format=".3f", title="highest seed")])
     return (mean + points).properties(width="container")
 
 
 def layer_band(table: pd.DataFrame, y: str, low: str, high: str, color: str, title: str, subtitle: str,
-               y_title: str | None = None, choose: str | None = None) -> alt.Chart:
+               y_title: str | None = None, choose: str | None = None, default: str | None = None) -> alt.Chart:
     """A line per ``color`` group over layers with a band from ``low`` to ``high`` and a zero rule."""
     base = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).encode(
         x=alt.X("layer:O", title="layer (0 = embeddings)", axis=alt.Axis(labelAngle=0)),
-        color=alt.Color(f"{color}:N"))
+        color=color_encoding(table, color))
     tips = [alt.Tooltip(f"{color}:N"), alt.Tooltip("layer:O"), alt.Tooltip(f"{y}:Q", format=".3f", title=y_title or y),
             alt.Tooltip(f"{low}:Q", format=".3f"), alt.Tooltip(f"{high}:Q", format=".3f")]
     band = base.mark_area(opacity=0.18).encode(y=alt.Y(f"{low}:Q", title=y_title or y), y2=f"{high}:Q")
     line = base.mark_line().encode(y=f"{y}:Q")
     points = base.mark_point().encode(y=f"{y}:Q", tooltip=tips)
     zero = alt.Chart(table).mark_rule(color="#888", strokeDash=[4, 4]).encode(y=alt.datum(0))
-    return _menu(alt.layer(band, line, points, zero), table, choose).properties(width="container")
+    return _menu(alt.layer(band, line, points, zero), table, choose, default).properties(width="container")
 
 
 def _menu_param(table: pd.DataFrame, choose: str, default: str | None = None):
@@ -123,7 +156,7 @@ def floor_lines(table: pd.DataFrame, y: str, floor: str, color: str, title: str,
     """Solid lines of ``y`` over layers and dashed lines of ``floor`` (the seed noise floor)."""
     base = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).encode(
         x=alt.X("layer:O", title="layer (0 = embeddings)", axis=alt.Axis(labelAngle=0)),
-        color=alt.Color(f"{color}:N"))
+        color=color_encoding(table, color))
     tips = [alt.Tooltip(f"{color}:N"), alt.Tooltip("layer:O"), alt.Tooltip(f"{y}:Q", format=".3f", title=y_title or y),
             alt.Tooltip(f"{floor}:Q", format=".3f", title="seed floor")]
     line = base.mark_line(point=True).encode(y=alt.Y(f"{y}:Q", title=y_title or y, scale=alt.Scale(zero=False)),
@@ -133,14 +166,16 @@ def floor_lines(table: pd.DataFrame, y: str, floor: str, color: str, title: str,
 
 
 def heatmap(table: pd.DataFrame, x: str, y: str, value: str, title: str, subtitle: str,
-            x_title: str | None = None, y_title: str | None = None, choose: str | None = None) -> alt.Chart:
+            x_title: str | None = None, y_title: str | None = None, choose: str | None = None,
+            default: str | None = None) -> alt.Chart:
     """A layer-by-layer matrix: cell colour is ``value``; hover a cell for its number."""
     chart = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).mark_rect().encode(
         x=alt.X(f"{x}:O", title=x_title or x, axis=alt.Axis(labelAngle=0)),
         y=alt.Y(f"{y}:O", title=y_title or y, sort="descending"),
         color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="viridis"), title=value),
-        tooltip=[alt.Tooltip(f"{x}:O"), alt.Tooltip(f"{y}:O"), alt.Tooltip(f"{value}:Q", format=".3f")])
-    return _menu(chart, table, choose).properties(width="container", height=300)
+        tooltip=[alt.Tooltip(f"{x}:O", title=x_title or x), alt.Tooltip(f"{y}:O", title=y_title or y),
+                 alt.Tooltip(f"{value}:Q", format=".3f")])
+    return _menu(chart, table, choose, default).properties(width="container", height=300)
 
 
 def dots(table: pd.DataFrame, x: str, y: str, color: str, title: str, subtitle: str,
@@ -148,7 +183,7 @@ def dots(table: pd.DataFrame, x: str, y: str, color: str, title: str, subtitle: 
     """One point per row: ``x`` quantitative against the ``y`` category, coloured by ``color``."""
     chart = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).mark_point(size=90).encode(
         x=alt.X(f"{x}:Q", title=x_title or x, scale=alt.Scale(zero=False)),
-        y=alt.Y(f"{y}:N", title=None, sort=None), color=alt.Color(f"{color}:N"),
+        y=alt.Y(f"{y}:N", title=None, sort=None, axis=alt.Axis(labelLimit=320)), color=color_encoding(table, color),
         tooltip=[alt.Tooltip(c) for c in table.columns if c not in (x,)] + [alt.Tooltip(f"{x}:Q", format=".3f")],
     )
     return _menu(chart, table, choose, default).properties(width="container")
@@ -164,7 +199,7 @@ def seed_lines(table: pd.DataFrame, x: str, y: str, color: str, title: str, subt
     """
     tips = [alt.Tooltip(f"{color}:N"), alt.Tooltip(f"{x}:O", title=x_title or x)]
     base = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).encode(
-        x=alt.X(f"{x}:O", title=x_title or x, axis=alt.Axis(labelAngle=0)), color=alt.Color(f"{color}:N"))
+        x=alt.X(f"{x}:O", title=x_title or x, axis=alt.Axis(labelAngle=0)), color=color_encoding(table, color))
     mean = base.mark_line(point=True).encode(
         y=alt.Y(f"mean({y}):Q", title=y_title or y, scale=alt.Scale(zero=False)),
         tooltip=tips + [alt.Tooltip(f"mean({y}):Q", format=".3f", title=f"mean {y_title or y}"),

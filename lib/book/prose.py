@@ -23,6 +23,45 @@ def glue(**values) -> None:
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, (Number, str)):
             raise InputError(f"glue {name!r}: a number or a phrase, not {type(value).__name__}")
+        if hasattr(value, "item") and not isinstance(value, str):  # a numpy scalar reads as the number itself
+            value = value.item()
+        if isinstance(value, float):
+            value += 0.0  # no "-0.0"
         bundle, metadata = format_display_data(Markdown(value) if isinstance(value, str) else value)
         metadata["scrapbook"] = {"name": name, "mime_prefix": PREFIX}
         display({PREFIX + kind: data for kind, data in bundle.items()}, raw=True, metadata=metadata)
+
+
+def glued(notebook: dict) -> dict[str, str]:
+    """The values an executed notebook (``nbformat`` JSON) glued, by name, as plain text."""
+    values = {}
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []):
+            record = output.get("metadata", {}).get("scrapbook")
+            if record:
+                data = output.get("data", {})
+                text = data.get(PREFIX + "text/plain", data.get(PREFIX + "text/markdown", ""))
+                values[record["name"]] = "".join(text) if isinstance(text, list) else text
+    return values
+
+
+def contradictions(notebooks: dict[str, dict]) -> list[str]:
+    """Every name glued by two pages with different values: one line per name, naming the pages.
+
+    A quantity that several chapters state (a model's test score on a test set, a chance score, a
+    layer where a task leaves its seed floor) is glued under one name wherever it is stated, so a
+    page that computed it differently shows here.
+
+    >>> page = lambda value: {"cells": [{"outputs": [{"metadata": {"scrapbook": {"name": "x"}},
+    ...                                               "data": {PREFIX + "text/plain": value}}]}]}
+    >>> contradictions({"a": page("0.5"), "b": page("0.5")})
+    []
+    >>> contradictions({"a": page("0.5"), "b": page("0.6")})
+    ['x: a says 0.5, b says 0.6']
+    """
+    seen: dict[str, dict[str, str]] = {}
+    for page, notebook in notebooks.items():
+        for name, value in glued(notebook).items():
+            seen.setdefault(name, {})[page] = value
+    return [f"{name}: " + ", ".join(f"{page} says {value}" for page, value in pages.items())
+            for name, pages in sorted(seen.items()) if len(set(pages.values())) > 1]

@@ -7,6 +7,12 @@ cache hold the same layout of gzip files. Resolution order:
 1. the mirror named by the ``data_dir`` argument, else by ``$BOOK_DATA_DIR``;
 2. the cache, ``<cache>/data/<name>`` (see :func:`lib.artifacts.cache_dir`);
 3. a download from the canonical source, checked and written atomically into the cache.
+
+Every file has a canonical source. A download is kept in ``<cache>/downloads`` (checked by its own
+SHA-256 where the registry publishes one: the PyPI files), then the file is cut from it (archive
+members, first lines) or built from it (the Wikipedia sample: :mod:`lib.data.wiki`), and its content
+checked before anything lands in ``<cache>/data``. Tests point a file at another URL by replacing its
+:data:`FILES` entry (``dataclasses.replace(FILES[name], url=...)``).
 """
 from __future__ import annotations
 
@@ -19,38 +25,53 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from tqdm import tqdm
 
-from lib.artifacts import atomic_path, cache_dir, sha256_of
-from lib.errors import DataError
+from lib.artifacts import atomic_path, cache_dir, file_sha256, sha256_of
+from lib.data.wiki import build_sample
+from lib.errors import DataError, StorageError
 
 MIRROR_ENV = "BOOK_DATA_DIR"
 _EWT = "https://raw.githubusercontent.com/UniversalDependencies/UD_English-EWT/r2.16/en_ewt-ud-{}.conllu"
 _GUM = "https://raw.githubusercontent.com/UniversalDependencies/UD_English-GUM/r2.16/en_gum-ud-{}.conllu"
 _SNLI = "https://nlp.stanford.edu/projects/snli/snli_1.0.zip"
-_VADER = "https://files.pythonhosted.org/packages/source/v/vaderSentiment/vaderSentiment-3.3.2.tar.gz"
+# PyPI files by their full address: the short /packages/source/ form is a redirect that not every
+# mirror or proxy of PyPI serves.
+_VADER = ("https://files.pythonhosted.org/packages/77/8c/4a48c10a50f750ae565e341e697d74a38075a3e43ff0df6f1ab72e186902/"
+          "vaderSentiment-3.3.2.tar.gz")
 _VADER_INNER = ("vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz",)
+_VADER_SHA = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"  # PyPI's hash of the sdist
+# One wheel of gensim 4.4.0 (any platform's holds the same test data; this is the smallest, 24.4 MB).
+_GENSIM = ("https://files.pythonhosted.org/packages/53/fe/e483909cfbfa8cc4bfd30aa9fb5170c04316cc22f23c9906529f08fb9095/"
+           "gensim-4.4.0-cp310-cp310-win_amd64.whl")
+_GENSIM_SHA = "724b93c9b6e92cd15837048c71b7fdd38059276c85dd1f9c0375576f0aea153f"  # PyPI's hash of that wheel
 
 
 @dataclass(frozen=True)
 class DataFile:
     """One file of the mirror and where it comes from.
 
-    ``members`` is the path through nested archives at ``url`` (empty: the url is the file);
-    ``head_lines`` keeps only the first lines (the SNLI train sample).
+    ``sha256`` is the SHA-256 of the uncompressed content. ``members`` is the path through nested
+    archives at ``url`` (empty: the url is the file); ``head_lines`` keeps only the first lines (the
+    SNLI train sample); ``build`` turns the bytes so found into the content (the Wikipedia sample);
+    ``download_sha256`` is the SHA-256 of the download itself, checked before it is opened.
     """
 
     name: str
     sha256: str
-    url: str | None
+    url: str
     members: tuple[str, ...] = ()
     head_lines: int | None = None
+    build: Callable[[bytes], bytes] | None = None
+    download_sha256: str | None = None
 
 
 def _vader(stem: str, sha: str) -> DataFile:
     member = f"hutto_ICWSM_2014/{stem}_GroundTruth.txt"
-    return DataFile(f"vader/{stem}_GroundTruth.txt.gz", sha, _VADER, _VADER_INNER + (member,))
+    return DataFile(f"vader/{stem}_GroundTruth.txt.gz", sha, _VADER, _VADER_INNER + (member,),
+                    download_sha256=_VADER_SHA)
 
 
 FILES: dict[str, DataFile] = {f.name: f for f in [
@@ -74,9 +95,10 @@ FILES: dict[str, DataFile] = {f.name: f for f in [
     _vader("tweets", "dfbe7102e2f92579ed8b19df9a3822491880697c67adf712fb66e520cc05102f"),
     _vader("nytEditorialSnippets", "7d8fbcce7dde5d716da53e78f4ef4be6b706e9ef1e1d51887e6d0ad4b69cc27e"),
     _vader("amazonReviewSnippets", "11a9807a0974a2506a2d3b4851eaf69b3d6d20688ce4923adda2312a4f6dd6c2"),
-    # Derived from gensim 4.4.0's test data with gensim's filter_wiki: no single file to download.
+    # Built from gensim 4.4.0's test dump with gensim's filter_wiki, as the mirror's file was.
     DataFile("wikipedia/enwiki_sample.jsonl.gz",
-             "0812abd709ed44ad2ab577333df8cffa90013d3160a51841701c674b33048cb6", None),
+             "0812abd709ed44ad2ab577333df8cffa90013d3160a51841701c674b33048cb6", _GENSIM,
+             build=build_sample, download_sha256=_GENSIM_SHA),
 ]}
 
 _verified: dict[tuple[str, int, int], str] = {}
@@ -101,8 +123,8 @@ def _checked(path: Path, spec: DataFile, where: str) -> Path:
     if actual != spec.sha256:
         raise DataError(
             f"{path} ({where}) has SHA-256 {actual[:12]}… of its content, expected "
-            f"{spec.sha256[:12]}…: it is corrupt or from another release. Replace it with the file "
-            f"from {spec.url or 'the data README'}" + (", or delete it to download it again." if where == "cache" else "."))
+            f"{spec.sha256[:12]}…: it is corrupt or from another release. Replace it with a good copy "
+            f"(its source: {spec.url})" + (", or delete it to download it again." if where == "cache" else "."))
     return path
 
 
@@ -121,12 +143,14 @@ def data_path(name: str, data_dir: str | os.PathLike | None = None, download: bo
     cached = cache_dir() / "data" / name
     if cached.is_file():
         return _checked(cached, spec, "cache")
-    if not download or spec.url is None:
-        raise DataError(_missing_message(name, mirror, spec))
+    if not download:
+        raise DataError(_missing_message(name, mirror))
     try:
         fetch(spec, cached)
+    except StorageError:
+        raise  # a full disk or an unwritable cache: its own message says what to do
     except OSError as err:
-        raise DataError(f"could not download {spec.url} ({err}). " + _missing_message(name, mirror, spec)) from None
+        raise DataError(f"could not download {spec.url} ({err}). " + _missing_message(name, mirror)) from None
     return cached
 
 
@@ -142,24 +166,27 @@ def checksums(names) -> dict[str, str]:
     return {name: FILES[name].sha256 for name in names}
 
 
-def _missing_message(name: str, mirror: str | None, spec: DataFile) -> str:
+def _missing_message(name: str, mirror: str | None) -> str:
     where = f"the mirror {mirror} has no {name}" if mirror else f"no mirror is set (${MIRROR_ENV})"
-    how = "" if spec.url else " It cannot be downloaded as one file (see the data README)."
-    return (f"{name} is not available: {where} and the cache has none.{how} Set {MIRROR_ENV} "
+    return (f"{name} is not available: {where} and the cache has none. Set {MIRROR_ENV} "
             f"(or the data_dir parameter) to a local mirror that holds {name}.")
 
 
 def fetch(spec: DataFile, target: Path) -> Path:
     """Download ``spec`` to ``target`` (gzip), checking its SHA-256 before anything is kept.
 
-    A downloaded archive that cannot be read, or whose content has the wrong checksum, is deleted
-    from ``<cache>/downloads`` so that the next run downloads it anew instead of reusing it.
+    A download with the wrong checksum (``download_sha256``), that cannot be read, or whose content
+    has the wrong checksum, is deleted from ``<cache>/downloads`` so that the next run downloads it
+    anew instead of reusing it.
     """
     archive = _download(spec.url)
     try:
+        _check_download(spec, archive)
         raw = archive.read_bytes()
         for member in spec.members:
             raw = _extract(raw, member, spec.url, archive)
+        if spec.build is not None:
+            raw = spec.build(raw)
         if spec.head_lines is not None:
             raw = b"".join(io.BytesIO(raw).readlines()[: spec.head_lines])
         actual = sha256_of([raw])
@@ -174,6 +201,16 @@ def fetch(spec: DataFile, target: Path) -> Path:
     with atomic_path(target) as tmp, gzip.open(tmp, "wb") as out:
         out.write(raw)
     return target
+
+
+def _check_download(spec: DataFile, archive: Path) -> None:
+    """Refuse a download whose SHA-256 is not ``spec.download_sha256`` (when there is one) before it is
+    opened: code from the gensim wheel is run (:mod:`lib.data.wiki`), so only the pinned wheel may be."""
+    actual = file_sha256(archive) if spec.download_sha256 else None
+    if actual != spec.download_sha256:
+        raise DataError(f"the download of {spec.url} has SHA-256 {actual[:12]}…, expected "
+                        f"{spec.download_sha256[:12]}…: it is corrupt or was replaced. Nothing was kept (the "
+                        f"download {archive} was deleted): run again to download it anew, or use a local mirror.")
 
 
 def _download(url: str) -> Path:

@@ -123,18 +123,25 @@ def depth_of_change(similarity: pd.DataFrame, measure: str = "rsa") -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def freezing_cost(ablation: pd.DataFrame, metric: dict[str, str]) -> pd.DataFrame:
-    """Per task: the score lost by freezing the bottom half, and the whole encoder, against k = 0.
+def freezing_cost(ablation: pd.DataFrame, metric: dict[str, str], chance: dict[str, float] | None = None) -> pd.DataFrame:
+    """Per task: the score lost by freezing the bottom half, and the whole encoder, against k = 0,
+    and the loss at half as a share of what the full fine-tune scores above chance,
+    ``share_lost_at_half = loss_at_half / (full - chance)`` (chance 0 where ``chance`` has no entry;
+    NaN where the full fine-tune is not above chance).
 
-    ``ablation``: chapter 5's table; ``metric``: the main metric per task.
+    ``ablation``: chapter 5's table; ``metric``: the main metric per task; ``chance``: the chance
+    score of that metric per task (:func:`lib.finetune.chance_table`).
     """
     rows = []
     frozen = ablation[(ablation.experiment == "freezing") & (ablation.metric == ablation.task.map(metric))]
     for task, group in frozen.groupby("task"):
         means = group.groupby("k").value.mean()
         half = means.index[np.argmin(np.abs(means.index - means.index.max() / 2))]
-        rows.append({"task": task, "full": float(means.iloc[0]), "half_k": int(half),
-                     "loss_at_half": float(means.iloc[0] - means[half]),
+        base = float((chance or {}).get(task, 0.0))
+        loss = float(means.iloc[0] - means[half])
+        rows.append({"task": task, "full": float(means.iloc[0]), "chance": base, "half_k": int(half),
+                     "loss_at_half": loss,
+                     "share_lost_at_half": loss / (means.iloc[0] - base) if means.iloc[0] > base else float("nan"),
                      "loss_frozen": float(means.iloc[0] - means.iloc[-1])})
     return pd.DataFrame(rows)
 
@@ -205,7 +212,8 @@ def verdicts(forgot: pd.DataFrame, depth_own: pd.DataFrame, depth_shared: pd.Dat
     text, the first third of the layers changes by at most a quarter of the largest change
     (1 - similarity) and the most changed layer is in the upper half; (3) on the text shared by
     every task (Wikipedia), parsing leaves the seed floor at a lower layer than every other task,
-    and it loses more than each of them when its bottom half is frozen (both: reproduced, one:
+    and it loses a larger share of its score above chance than each of them when its bottom half is
+    frozen (both: reproduced, one:
     partly); (4) per task and measure (RSA, CKA), in-domain sentences change more than
     out-of-domain ones at every layer where some domain leaves its seed floor. ``moves``
     (:func:`expected_layers`) adds to finding 1's evidence the largest move of a probe's expected
@@ -232,13 +240,15 @@ def verdicts(forgot: pd.DataFrame, depth_own: pd.DataFrame, depth_shared: pd.Dat
         tests.append(all(leaves(parse.first_below_floor.iloc[0]) < leaves(v) for v in others.first_below_floor))
     fparse, fothers = freezing[freezing.task == "parsing"], freezing[freezing.task != "parsing"]
     if len(fparse) and len(fothers):
-        tests.append(all(fparse.loss_at_half.iloc[0] > v for v in fothers.loss_at_half))
+        tests.append(all(fparse.share_lost_at_half.iloc[0] > v for v in fothers.share_lost_at_half))
     verdict = "not tested" if not tests else "reproduced" if all(tests) else "partly" if any(tests) else "not reproduced"
     rows.append({"finding": PAPER["parsing_deep"], "verdict": verdict,
                  "evidence": "; ".join([f"on Wikipedia, {r.task} leaves the seed floor at "
                                         f"{floor_layer(r.first_below_floor) or NO_LAYER}"
                                         for r in depth_shared.itertuples()] +
-                                       [f"{r.task} loses {r.loss_at_half:.3f} frozen below {r.half_k}"
+                                       [f"{r.task} loses {r.loss_at_half:.3f} frozen below {r.half_k} "
+                                        + (f"({r.share_lost_at_half:.0%} of its score above chance)"
+                                           if r.share_lost_at_half == r.share_lost_at_half else "(at chance)")
                                         for r in freezing.itertuples()])})
     rows.append({"finding": PAPER["domain"], "verdict": _share(list(gap.holds)),
                  "evidence": "; ".join(f"{r.task} {r.measure.upper()}: in-domain changes more at {r.in_domain_more_at} "

@@ -157,3 +157,19 @@ def matrix_table(x, y, measure: str = "rsa", method: str = "cosine", device: str
     matrix = similarity_matrix(x, y, measure, method, device=device)
     layer_x, layer_y = np.meshgrid(np.arange(matrix.shape[0]), np.arange(matrix.shape[1]), indexing="ij")
     return pd.DataFrame({"layer_x": layer_x.ravel(), "layer_y": layer_y.ravel(), "similarity": matrix.ravel()})
+
+
+def closest_layers(matrix: pd.DataFrame) -> pd.DataFrame:
+    """For each layer of the second model (``layer_y``), the layer of the first (``layer_x``) it
+    resembles most: a :func:`matrix_table` -> (layer, closest, similarity, same_layer).
+
+    ``closest < layer`` means the layer has been pulled down the first model's hierarchy.
+
+    >>> m = pd.DataFrame({"layer_x": [0, 0, 1, 1], "layer_y": [0, 1, 0, 1], "similarity": [0.9, 0.8, 0.2, 0.5]})
+    >>> closest_layers(m).values.tolist()
+    [[0.0, 0.0, 0.9, 0.9], [1.0, 0.0, 0.8, 0.5]]
+    """
+    best = matrix.loc[matrix.groupby("layer_y").similarity.idxmax()]
+    same = matrix[matrix.layer_x == matrix.layer_y].set_index("layer_y").similarity
+    return pd.DataFrame({"layer": best.layer_y.values, "closest": best.layer_x.values,
+                         "similarity": best.similarity.values, "same_layer": same.reindex(best.layer_y).values})

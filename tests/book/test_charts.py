@@ -49,3 +49,29 @@ def test_a_menu_opens_on_its_default():
     with pytest.raises(ValueError, match="the menu of 'task' has no option 'qa'; options: nli, parsing"):
         charts.floor_lines(table.rename(columns={"k": "layer"}), y="value", floor="floor", color="experiment",
                            title="t", subtitle="s", choose="task", default="qa")
+
+
+def _fills(chart) -> set[str]:
+    """The colours (fill and stroke) of the rendered marks."""
+    svg = vl_convert.vegalite_to_svg(chart.to_dict())
+    return set(re.findall(r'(?:fill|stroke)="(#[0-9a-f]{6})"', svg))
+
+
+def test_a_task_has_one_colour_on_every_chart():
+    both = pd.DataFrame({"task": ["nli", "parsing"], "layer": [0, 0], "value": [0.1, 0.2]})
+    parsing_only = both[both.task == "parsing"]
+    as_lines = charts.layer_lines(parsing_only, y="value", color="task", title="t", subtitle="s")
+    as_dots = charts.dots(both.assign(view="parsing · rsa"), x="value", y="task", color="view", title="t", subtitle="s")
+    assert charts.COLORS["parsing"] in _fills(as_lines) and charts.COLORS["parsing"] in _fills(as_dots)
+    assert charts.COLORS["nli"] not in _fills(as_lines)  # nli is not on it: its colour is not lent to parsing
+
+
+def test_other_groups_never_borrow_a_tasks_colour():
+    seeds = pd.DataFrame({"seed": [0, 1, 2], "layer": [0, 1, 2], "value": [0.1, 0.2, 0.3]})
+    fills = _fills(charts.layer_lines(seeds, y="value", color="seed", title="t", subtitle="s"))
+    assert fills and not fills & set(charts.COLORS.values())
+
+
+def test_legend_symbols_are_opaque():
+    legend = charts.book_theme()["config"]["legend"]
+    assert legend["symbolOpacity"] == 1

@@ -34,3 +34,16 @@ def test_chapter_hygiene(path: Path):
     cpu = load_profile("cpu")
     assert {k: v for k, v in defaults.items()} == {k: cpu[k] for k in defaults}, "defaults are the cpu profile"
     assert "lib.check_parameters(" in "".join(code[2]["source"]), "the cell after parameters validates them"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_machinery_is_folded_for_readers(path: Path):
+    """Parameters and setup are folded (or removed) on the page; a chapter ends with its
+    "Reproduce this page" note, whose code is not shown."""
+    code = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+    folded = {"hide-input", "remove-cell", "remove-input"}
+    assert folded & set(code[1]["metadata"].get("tags", [])), "the parameters cell is folded"
+    assert folded & set(code[2]["metadata"].get("tags", [])), "the setup cell is folded"
+    if path.stem != "intro":
+        assert f'lib.reproduce_page("book/{path.name}", parameters' in "".join(code[-1]["source"])
+        assert "remove-input" in code[-1]["metadata"].get("tags", [])

@@ -1,12 +1,11 @@
-"""Mirror, cache and download: checksums, clear errors, nothing half-written."""
-import functools
+"""Mirror, cache and download: checksums, clear errors, nothing half-written (fixtures: conftest.py)."""
+import dataclasses
 import gzip
 import hashlib
-import http.server
 import io
+import re
 import shutil
 import tarfile
-import threading
 
 import pytest
 
@@ -15,28 +14,6 @@ from lib.data import sources
 from lib.data.sources import DataFile
 
 DEV = "ud_english_ewt/en_ewt-ud-dev.conllu.gz"
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
-@pytest.fixture
-def server(tmp_path):
-    """An HTTP server on 127.0.0.1 serving tmp_path/www."""
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=root))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
 
 
 def _targz(member: str, content: bytes) -> bytes:
@@ -91,7 +68,6 @@ def test_download_is_checked_gzipped_cached_and_reused(server, cache, monkeypatc
     (root / "tiny.conllu").write_bytes(content)
     spec = _register(monkeypatch, DataFile("test/tiny.conllu.gz", hashlib.sha256(content).hexdigest(),
                                            f"{url}/tiny.conllu"))
-    monkeypatch.delenv("BOOK_DATA_DIR", raising=False)
     path = data_path(spec.name)
     assert path == cache / "data" / spec.name and gzip.decompress(path.read_bytes()) == content
     (root / "tiny.conllu").unlink()  # the second call must not need the server
@@ -102,7 +78,6 @@ def test_download_with_wrong_checksum_keeps_nothing(server, cache, monkeypatch):
     root, url = server
     (root / "tiny.conllu").write_bytes(b"tampered\n")
     spec = _register(monkeypatch, DataFile("test/tiny.conllu.gz", "0" * 64, f"{url}/tiny.conllu"))
-    monkeypatch.delenv("BOOK_DATA_DIR", raising=False)
     with pytest.raises(DataError, match="Nothing was kept"):
         data_path(spec.name)
     assert not (cache / "data" / spec.name).exists()
@@ -142,7 +117,6 @@ def test_a_truncated_download_is_deleted_and_fetched_anew(server, cache, monkeyp
     (root / "pkg.tar.gz").write_bytes(archive)
     spec = _register(monkeypatch, DataFile("test/data.txt.gz", hashlib.sha256(lines).hexdigest(),
                                            f"{url}/pkg.tar.gz", ("pkg/data.txt",)))
-    monkeypatch.delenv("BOOK_DATA_DIR", raising=False)
     downloads = cache / "downloads"
     downloads.mkdir(parents=True)
     (downloads / "pkg.tar.gz").write_bytes(archive[: len(archive) // 2])  # an old cut-off copy
@@ -159,10 +133,42 @@ def test_download_extracts_nested_archives_and_head_lines(server, cache, monkeyp
     head = b"".join(b"line %d\n" % i for i in range(3))
     spec = _register(monkeypatch, DataFile("test/head.txt.gz", hashlib.sha256(head).hexdigest(),
                                            f"{url}/pkg.tar.gz", ("pkg/inner.tar.gz", "inner/data.txt"), 3))
-    monkeypatch.delenv("BOOK_DATA_DIR", raising=False)
     assert gzip.decompress(data_path(spec.name).read_bytes()) == head
 
 
 def test_unknown_file_lists_the_known_ones():
     with pytest.raises(DataError, match="known: .*snli"):
         data_path("snli/snli_1.0_dev.jsonl.gz")
+
+
+def test_every_file_has_a_canonical_source_and_checksums():
+    """Every file downloads (no file is mirror-only); PyPI's files are also checked by PyPI's hash."""
+    for name, spec in sources.FILES.items():
+        assert spec.url.startswith("https://") and re.fullmatch(r"[0-9a-f]{64}", spec.sha256), name
+        if spec.url.startswith("https://files.pythonhosted.org/"):
+            assert "/packages/source/" not in spec.url, name  # the short form is a redirect some proxies lack
+            assert re.fullmatch(r"[0-9a-f]{64}", spec.download_sha256 or ""), name
+
+
+def test_a_real_file_downloads_checked_into_the_cache(mirror, server, cache, monkeypatch):
+    """EWT dev served as GitHub serves it (the plain .conllu): downloaded, checked against the project's
+    checksum, gzipped into the cache with nothing else left beside it, equal to the mirror's."""
+    root, url = server
+    content = gzip.decompress((mirror / DEV).read_bytes())
+    (root / "en_ewt-ud-dev.conllu").write_bytes(content)
+    _register(monkeypatch, dataclasses.replace(sources.FILES[DEV], url=f"{url}/en_ewt-ud-dev.conllu"))
+    path = data_path(DEV)
+    assert path == cache / "data" / DEV and gzip.decompress(path.read_bytes()) == content
+    assert sorted(p.name for p in path.parent.iterdir()) == ["en_ewt-ud-dev.conllu.gz"]  # no .part file
+    assert load_ewt("dev")[0].words[0] == "From"
+
+
+def test_a_corrupt_real_file_is_refused_and_nothing_is_kept(mirror, server, cache, monkeypatch):
+    root, url = server
+    content = bytearray(gzip.decompress((mirror / DEV).read_bytes()))
+    content[1000] ^= 1  # one bit: the download is complete, and wrong
+    (root / "en_ewt-ud-dev.conllu").write_bytes(bytes(content))
+    _register(monkeypatch, dataclasses.replace(sources.FILES[DEV], url=f"{url}/en_ewt-ud-dev.conllu"))
+    with pytest.raises(DataError, match=r"SHA-256 .*expected 531a54ff90d6.*Nothing was kept.*run again"):
+        data_path(DEV)
+    assert not [p for p in cache.rglob("*") if p.is_file()]

@@ -1,0 +1,78 @@
+"""The intro's box "How this book differs from the paper": the paper's setting beside a profile's.
+
+Every cell of the profile's column is read from the profile file, so the box follows the profile
+the book was built with; the paper's column says only what the paper states in its abstract and
+setup (its body is not at hand here, so settings it does not state are marked as such).
+"""
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+from lib.book.parameters import load_profile
+
+MODELS = {"minilm": "all-MiniLM-L6-v2: 6 layers x 384, a sentence embedder",
+          "bert-base": "bert-base-uncased: 12 layers x 768"}
+TASKS = {"nli": {"snli": "SNLI", "mnli": "MNLI"}, "sentiment": "VADER movie-review sentiment", "qa": "SQuAD v1.1",
+         "parsing": "EWT dependency parsing"}
+NOT_AT_HAND = "not at hand (the paper's body)"
+
+
+def _tasks(p: dict) -> str:
+    return ", ".join(TASKS[t][p["nli_dataset"]] if t == "nli" else TASKS[t] for t in p["tasks"])
+
+
+def _sizes(p: dict, key: str = "n_train") -> str:
+    sizes = [f"{t} {p[key][t]:,}" if p[key][t] else f"{t} all" for t in p["tasks"]]
+    return "all of each training set" if all(p[key][t] == 0 for t in p["tasks"]) else ", ".join(sizes)
+
+
+def _count(n: int, what: str) -> str:
+    return f"all {what}" if n == 0 else f"{n:,} {what}"
+
+
+def profile_differences(profile: str) -> pd.DataFrame:
+    """(aspect, the paper, the profile): model, tasks, data sizes, learning rate, epochs, seeds, layers, ..."""
+    p = load_profile(profile)
+    grid = p["ablation_grid"]
+    rows = [
+        ("encoder", "BERT-base (12 layers x 768)", MODELS.get(p["model"], p["model"])),
+        ("fine-tuning tasks", "MNLI, SQuAD, EWT dependency parsing", _tasks(p)),
+        ("fine-tuning data", "each task's training set", _sizes(p)),
+        ("encoder learning rate", NOT_AT_HAND, f"{p['learning_rate']:g} (head {p['head_learning_rate']:g})"),
+        ("epochs", NOT_AT_HAND, str(p["epochs"])),
+        ("fine-tuning seeds", "several (a seed-to-seed noise floor)", str(len(p["seeds"]))),
+        ("probe data", "edge probing and structural probe suites",
+         f"{_count(p['probe_train_sentences'], 'sentences')} to train, {_count(p['probe_test_sentences'], 'sentences')} "
+         f"to score per corpus; {p['probe_epochs']} epoch{'s' * (p['probe_epochs'] != 1)} per edge probe"),
+        ("similarity (RSA, CKA)", "a few thousand tokens", f"{p['similarity_tokens']:,} tokens per text"),
+        ("freezing boundaries k", "bottom layers frozen", ", ".join(map(str, grid))
+         + f"; {len(p['ablation_seeds'])} seed{'s' * (len(p['ablation_seeds']) > 1)}"),
+        ("domains", "in-domain vs out-of-domain sentences",
+         f"{_count(p['shift_sentences'], 'sentences')} and {_count(p['shift_tokens'], 'tokens')} per domain"),
+    ]
+    return pd.DataFrame(rows, columns=["aspect", "the paper", f"this book ({profile})"])
+
+
+class DifferencesBox:
+    """The box itself: an admonition in HTML (the book, Jupyter, Colab) and plain text elsewhere."""
+
+    def __init__(self, profile: str):
+        self.profile, self.table = profile, profile_differences(profile)
+
+    def __repr__(self) -> str:
+        return "How this book differs from the paper\n" + self.table.to_string(index=False)
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.table.columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+                       for row in self.table.itertuples(index=False))
+        return ('<div class="admonition note differences"><p class="admonition-title">How this book differs from '
+                f'the paper</p><table class="table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+                "<p>Every other choice of ours, with its reason, is in the table <em>Our choices</em> below.</p></div>")
+
+
+def differences_box(profile: str) -> DifferencesBox:
+    """The intro's "How this book differs from the paper" box for ``profile``."""
+    return DifferencesBox(profile)
