@@ -99,7 +99,10 @@ BOOK_CSS = ("span.pasted-text { font-weight: inherit; }\n"
             "details.reproduce pre { white-space: pre-wrap; }\n"
             # the intro's box "How this book differs from the paper": one screen
             "div.differences table { font-size: 0.85em; margin-bottom: 0.4em; }\n"
-            "div.differences td, div.differences th { padding: 0.25em 0.6em; }\n")
+            "div.differences td, div.differences th { padding: 0.25em 0.6em; }\n"
+            # pandas' styled tables carry no spacing of their own
+            "table[id^='T_'] td, table[id^='T_'] th { padding: 0.2em 0.7em; }\n"
+            "table[id^='T_'] caption { caption-side: top; text-align: left; color: #555; font-size: 0.9em; }\n")
 
 
 def _stage_notebook(source: Path, target: Path) -> None:

@@ -18,8 +18,9 @@ BUNDLE_JS = "vega-bundle.js"
 PRELOAD_JS = "vega-preload.js"
 PALETTE = ["#1f5f8b", "#d1495b", "#edae49", "#66a182", "#8d6a9f", "#2e4057", "#00798c"]
 # One colour per model and task on every chart of the book; a label such as "nli · rsa" or
-# "parsing (seed 1)" takes the colour of its first word. Other groups (seeds, modules, domains)
-# take OTHERS in sorted order, so that they never borrow a task's colour.
+# "random-init:minilm" takes the colour of its name before " · " or ":". Other groups (seeds,
+# modules, domains, "pre-trained bottom (0..k)") take OTHERS in sorted order, so that they never
+# borrow a task's colour.
 COLORS = {"nli": "#1f5f8b", "parsing": "#d1495b", "sentiment": "#d99a1e", "qa": "#4f9a6e",
           "pre-trained": "#3b3b3b", "minilm": "#3b3b3b", "bert-base": "#3b3b3b", "bert-base-uncased": "#3b3b3b",
           "random-init": "#9a9a9a"}
@@ -28,15 +29,16 @@ OTHERS = ["#00798c", "#8d6a9f", "#7a8b2a", "#b5651d", "#c2185b", "#5c6bc0", "#8d
 
 
 def color_of(label: str) -> str | None:
-    """The book's fixed colour of a model or task label (by its first word), else None.
+    """The book's fixed colour of a model or task label (its name before " · " or ":"), else None.
 
     >>> color_of("parsing · rsa") == color_of("parsing")
     True
     >>> color_of("random-init:minilm") == COLORS["random-init"]
     True
+    >>> color_of("pre-trained bottom (0..k)") is None
+    True
     """
-    word = str(label).split(" ")[0].split(":")[0].split("(")[0]
-    return COLORS.get(word)
+    return COLORS.get(str(label).split(" · ")[0].split(":")[0].strip())
 
 
 def color_encoding(table: pd.DataFrame, field: str, title: str | None = None) -> alt.Color:
@@ -63,6 +65,14 @@ def book_theme() -> dict:
     }}
 
 
+def tooltip(table: pd.DataFrame, field: str) -> alt.Tooltip:
+    """A tooltip entry for a column: its name in words, and 3 decimals for a float."""
+    title = field.replace("_", " ").strip()
+    if field in table and pd.api.types.is_float_dtype(table[field]):
+        return alt.Tooltip(f"{field}:Q", title=title, format=".3f")
+    return alt.Tooltip(field, title=title)
+
+
 def enable() -> None:
     """Use the book's theme and the HTML renderer (what jupyter-book and Colab both display)."""
     alt.theme.register("book", enable=True)(book_theme)
@@ -86,7 +96,7 @@ def line_chart(table: pd.DataFrame, x: str, y: str, color: str, title: str, subt
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
         tooltip=[alt.Tooltip(color if ":" in color else f"{color}:N"), alt.Tooltip(x),
                  alt.Tooltip(f"{y}:Q", title=y_title or y, format=".3f"),
-                 *[alt.Tooltip(field) for field in tooltip_extra]],
+                 *[tooltip(table, field) for field in tooltip_extra]],
     )
     return _menu((base.mark_line() + base.mark_point()).add_params(pick), table, choose,
                  default).properties(width="container")
@@ -184,7 +194,8 @@ def dots(table: pd.DataFrame, x: str, y: str, color: str, title: str, subtitle: 
     chart = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).mark_point(size=90).encode(
         x=alt.X(f"{x}:Q", title=x_title or x, scale=alt.Scale(zero=False)),
         y=alt.Y(f"{y}:N", title=None, sort=None, axis=alt.Axis(labelLimit=320)), color=color_encoding(table, color),
-        tooltip=[alt.Tooltip(c) for c in table.columns if c not in (x,)] + [alt.Tooltip(f"{x}:Q", format=".3f")],
+        tooltip=[tooltip(table, c) for c in table.columns if c not in (x,)]
+                + [alt.Tooltip(f"{x}:Q", format=".3f", title=x_title or x)],
     )
     return _menu(chart, table, choose, default).properties(width="container")
 

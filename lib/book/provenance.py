@@ -79,8 +79,8 @@ class ReproduceNote:
         return (f'<details class="reproduce"><summary>Reproduce this page</summary>'
                 f"<p>This page ran on the <code>{html.escape(self.profile)}</code> profile on "
                 f"<code>{html.escape(self.device)}</code>, with the book's library {html.escape(self.version)}. "
-                f"From a checkout of the repository, after <code>make book</code> has installed "
-                f"<code>.venv</code>:</p><pre>{html.escape(self.command)}</pre>"
+                f"From a checkout of the repository, in the environment that <code>make book</code> installs "
+                f"(<code>source .venv/bin/activate</code>):</p><pre>{html.escape(self.command)}</pre>"
                 f"<p>The same run through the book's runner, which checks every parameter first: "
                 f"<code>python -m lib run {html.escape(self.notebook)} --profile {html.escape(self.profile)}</code> "
                 f"(with <code>-p name=value</code> for each change).</p>"

@@ -75,3 +75,10 @@ def test_other_groups_never_borrow_a_tasks_colour():
 def test_legend_symbols_are_opaque():
     legend = charts.book_theme()["config"]["legend"]
     assert legend["symbolOpacity"] == 1
+
+
+def test_labels_that_only_start_with_a_model_name_keep_colours_of_their_own():
+    restored = pd.DataFrame({"experiment": ["pre-trained bottom (0..k)", "pre-trained top (k+1..L)"],
+                             "layer": [0, 0], "value": [0.1, 0.2]})
+    fills = _fills(charts.layer_lines(restored, y="value", color="experiment", title="t", subtitle="s"))
+    assert len(fills & set(charts.OTHERS)) == 2 and not fills & set(charts.COLORS.values())
