@@ -26,7 +26,7 @@ __version__ = "0.1.0"  # part of every artifact key: a new version computes ever
 from lib.book import charts  # noqa: E402
 from lib.book.parameters import calibration, check_parameters, load_profile, seed_everything  # noqa: E402
 from lib.book.prose import glue  # noqa: E402
-from lib.book.differences import differences_box  # noqa: E402
+from lib.book.differences import deviations, differences_box  # noqa: E402
 from lib.book.provenance import describe_environment, reproduce_page  # noqa: E402
 from lib.data import (DataError, Record, load_ewt, load_gum, load_mnli, load_snli, load_squad, load_vader,  # noqa: E402
                       load_wikipedia)
@@ -45,7 +45,7 @@ REPOSITORY = "https://github.com/what-happens-to-bert/book"
 
 __all__ = ["DOMAINS", "IN_DOMAIN", "MAIN_METRIC", "Ablation", "DataError", "DomainShift", "Encoder", "FinetuneConfig",
            "Finetuning", "REPOSITORY", "Record", "Reps", "ablation_table", "cached_layers", "charts", "check_grid",
-           "check_parameters", "describe_environment", "differences_box", "reproduce_page", "describe_layers", "describe_probe_tasks", "domain_scores", "domain_sentences",
+           "check_parameters", "describe_environment", "deviations", "differences_box", "reproduce_page", "describe_layers", "describe_probe_tasks", "domain_scores", "domain_sentences",
            "calibration", "chance_table", "closest_layers", "extract_layers", "findings", "freezing_grid", "get_or_train", "glue", "input_name", "input_vectors", "history_table", "linear_cka",
            "load_encoder", "load_ewt", "load_finetuned", "load_gum", "load_mnli", "load_profile", "load_snli", "load_squad",
            "load_vader", "load_wikipedia", "matrix_table", "metrics_table", "model_shape", "pick_device",

@@ -76,3 +76,31 @@ class DifferencesBox:
 def differences_box(profile: str) -> DifferencesBox:
     """The intro's "How this book differs from the paper" box for ``profile``."""
     return DifferencesBox(profile)
+
+
+def deviations(model: str, tasks, nli_dataset: str, n_train: dict, epochs: int) -> str:
+    """What a run's encoder, tasks and data change from the paper, as one phrase for a takeaway.
+
+    >>> deviations("bert-base", ["nli", "qa", "parsing"], "mnli", {"nli": 0, "qa": 0, "parsing": 0}, 3)
+    'none in the encoder, the tasks or the training data'
+    >>> deviations("minilm", ["nli", "sentiment"], "snli", {"nli": 3000, "sentiment": 1000}, 1)
+    'MiniLM-L6 (6 layers x 384) rather than BERT-base (12 x 768); SNLI for MNLI; VADER sentiment in place of SQuAD; no dependency parsing; 1 epoch on a sample of each training set (nli 3,000, sentiment 1,000)'
+    """
+    parts = []
+    if model == "minilm":
+        parts.append("MiniLM-L6 (6 layers x 384) rather than BERT-base (12 x 768)")
+    elif model.startswith("random-init"):
+        parts.append("a randomly initialised encoder rather than pre-trained BERT-base")
+    elif model not in ("bert-base", "bert-base-uncased"):
+        parts.append(f"`{model}` rather than BERT-base")
+    if "nli" in tasks and nli_dataset == "snli":
+        parts.append("SNLI for MNLI")
+    if "qa" not in tasks:
+        parts.append("VADER sentiment in place of SQuAD" if "sentiment" in tasks else "no SQuAD")
+    if "parsing" not in tasks:
+        parts.append("no dependency parsing")
+    sampled = {t: n_train[t] for t in tasks if n_train.get(t, 0) > 0}
+    if sampled:
+        parts.append(f"{epochs} epoch{'s' * (epochs != 1)} on a sample of each training set ("
+                     + ", ".join(f"{t} {n:,}" for t, n in sampled.items()) + ")")
+    return "; ".join(parts) or "none in the encoder, the tasks or the training data"

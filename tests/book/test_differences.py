@@ -22,3 +22,16 @@ def test_the_paper_profile_restores_the_papers_encoder_and_tasks():
     assert table.loc["encoder", "this book (paper)"].startswith("bert-base-uncased")
     assert table.loc["fine-tuning tasks", "this book (paper)"] == "MNLI, SQuAD v1.1, EWT dependency parsing"
     assert profile_differences("cpu").set_index("aspect").loc["fine-tuning tasks", "this book (cpu)"].startswith("SNLI")
+
+
+@pytest.mark.parametrize("profile", profile_names())
+def test_a_takeaways_deviations_follow_the_profile(profile):
+    from lib.book.differences import deviations
+
+    p = load_profile(profile)
+    text = deviations(p["model"], p["tasks"], p["nli_dataset"], p["n_train"], p["epochs"])
+    if profile == "paper":
+        assert text == "none in the encoder, the tasks or the training data"
+    else:  # the embedded model, SNLI, sentiment, and a sample of each training set
+        assert text.startswith("MiniLM-L6") and "SNLI for MNLI" in text and "VADER sentiment" in text
+        assert ("on a sample of each training set" in text) == any(p["n_train"][t] for t in p["tasks"])
