@@ -137,7 +137,8 @@ def check_consistency(executed: list[Path]) -> None:
 
     found = contradictions({path.stem: json.loads(path.read_text(encoding="utf-8")) for path in executed})
     if found:
-        raise ChapterError("the chapters state a quantity differently:\n  " + "\n  ".join(found))
+        raise ChapterError("the chapters state a quantity differently (make the chapter that computes it "
+                           "another way use the same test set, seeds and rule as the others):\n  " + "\n  ".join(found))
 
 
 def build_book(profile: str = "cpu", out_root: Path = ROOT, force: bool = False,
