@@ -34,7 +34,7 @@ from lib.encoders import (Encoder, Reps, cached_layers, describe_layers, extract
                           model_shape, pick_device, relative_change, weight_change)
 from lib.experiments import (DOMAINS, IN_DOMAIN, MAIN_METRIC, Ablation, DomainShift, ablation_table,  # noqa: E402
                              check_grid, domain_scores, domain_sentences, findings, freezing_grid, input_name,
-                             input_vectors, restoring, shift_tables, similarity_table)
+                             input_vectors, restoring, share_lost, shift_tables, similarity_table)
 from lib.finetune import (FinetuneConfig, Finetuning, chance_table, get_or_train, history_table, load_finetuned,  # noqa: E402
                           metrics_table, task_layers)
 from lib.probing import describe_probe_tasks, probe_corpora, probe_model, probe_sentences  # noqa: E402
@@ -50,5 +50,5 @@ __all__ = ["DOMAINS", "IN_DOMAIN", "MAIN_METRIC", "Ablation", "DataError", "Doma
            "load_encoder", "load_ewt", "load_finetuned", "load_gum", "load_mnli", "load_profile", "load_snli", "load_squad",
            "load_vader", "load_wikipedia", "matrix_table", "metrics_table", "model_shape", "pick_device",
            "probe_corpora", "probe_model", "probe_sentences", "relative_change", "restoring", "same_layer", "sample_tokens",
-           "seed_everything", "shift_tables", "similarity_matrix", "similarity_table", "task_layers", "versus_pretrained",
+           "seed_everything", "share_lost", "shift_tables", "similarity_matrix", "similarity_table", "task_layers", "versus_pretrained",
            "weight_change"]

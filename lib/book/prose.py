@@ -40,7 +40,8 @@ def glued(notebook: dict) -> dict[str, str]:
             record = output.get("metadata", {}).get("scrapbook")
             if record:
                 data = output.get("data", {})
-                text = data.get(PREFIX + "text/plain", data.get(PREFIX + "text/markdown", ""))
+                # a phrase's text/plain is only its repr ("<IPython...Markdown object>"): read its Markdown
+                text = data.get(PREFIX + "text/markdown", data.get(PREFIX + "text/plain", ""))
                 values[record["name"]] = "".join(text) if isinstance(text, list) else text
     return values
 

@@ -153,3 +153,26 @@ def summary(table: pd.DataFrame) -> dict:
                 entry[f"{experiment}_seeds"] = [round(float(v), 4) for v in per_seed.loc[(k, experiment)]]
         entries.append(entry)
     return {"task": task, "metric": metric, "entries": entries}
+
+
+def share_lost(table: pd.DataFrame, chance: dict[str, float]) -> pd.Series:
+    """Per row of an ablation table (one metric per task): the share of the full fine-tune's score
+    above chance that is lost, ``(full - value) / (full - chance[task])``.
+
+    ``full`` is the grid's smallest boundary for a freezing row and chapter 2's model (nothing
+    restored, ``restore_bottom`` at k = 0) for a restoring row; of the same seed where ``table``
+    has a ``seed`` column (else ``table`` holds one row per task, experiment and k, such as means).
+
+    >>> t = pd.DataFrame({"task": ["nli"] * 3, "experiment": ["freezing", "freezing", "restore_bottom"],
+    ...                   "k": [0, 3, 0], "value": [0.7, 0.5, 0.8]})
+    >>> share_lost(t, {"nli": 0.3}).round(2).tolist()
+    [0.0, 0.5, 0.0]
+    """
+    keys = ["task", "seed"] if "seed" in table else ["task"]
+    kind = np.where(table.experiment == "freezing", "freezing", "restoring")
+    frozen = table[table.experiment == "freezing"]
+    reference = pd.concat([frozen[frozen.k == frozen.groupby(keys).k.transform("min")].assign(kind="freezing"),
+                           table[(table.experiment == "restore_bottom") & (table.k == 0)].assign(kind="restoring")])
+    full = table[keys].assign(kind=kind).merge(reference[[*keys, "kind", "value"]], on=[*keys, "kind"], how="left")
+    return pd.Series((full.value.values - table.value.values) / (full.value.values - table.task.map(chance).values),
+                     index=table.index)

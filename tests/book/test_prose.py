@@ -34,3 +34,14 @@ def test_no_takeaway_types_a_measured_number(path: Path):
 def test_the_check_sees_a_typed_number():
     assert MEASURED.findall(QUOTED.sub("", "accuracy 0.765 ({glue:text}`acc:.3f`), 87 % of 8,000 pairs, k = 2")) == [
         "0.765", "87 %", "8,000"]
+
+
+def test_two_pages_that_glue_one_phrase_differently_are_caught():
+    from lib.book.prose import PREFIX, contradictions
+
+    def page(phrase: str) -> dict:  # as lib.glue writes a phrase: Markdown, with its repr as text/plain
+        data = {PREFIX + "text/markdown": phrase, PREFIX + "text/plain": "<IPython.core.display.Markdown object>"}
+        return {"cells": [{"outputs": [{"metadata": {"scrapbook": {"name": "floor"}}, "data": data}]}]}
+
+    assert contradictions({"a": page("layer 3"), "b": page("layer 3")}) == []
+    assert contradictions({"a": page("layer 3"), "b": page("layer 1")}) == ["floor: a says layer 3, b says layer 1"]
