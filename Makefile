@@ -17,6 +17,7 @@ test: $(VENV)/.installed browser
 bench: $(VENV)/.installed
 	$(PY) bench/extract.py
 	$(PY) bench/finetune.py
+	$(PY) bench/packing.py
 	$(PY) bench/quality.py
 	$(PY) bench/ablation.py
 	$(PY) bench/memory.py

@@ -42,6 +42,7 @@ class Family:
     conv_at: tuple[str, ...] = ()  # a convolution after the first layer, part of layer 1 (DeBERTa)
     last_at: tuple[str, ...] = ()  # applied after the last layer, part of it (ModernBERT's final norm)
     unused_at: tuple[str, ...] = ("pooler",)  # part of no hidden state (the heads read the states)
+    packs = True  # runs packed rows exactly (:meth:`run_packed`)
 
     def __init__(self, model: nn.Module):
         self.model = model
@@ -76,6 +77,34 @@ class Family:
         """The model's inputs in ``batch``: ids, mask and, where the model reads them, token type ids."""
         keys = ("input_ids", "attention_mask") + (("token_type_ids",) if self.token_types else ())
         return {key: batch[key] for key in keys if key in batch}
+
+    @property
+    def first_position(self) -> int:
+        """The position id of a sequence's first token."""
+        return 0
+
+    def run_packed(self, batch: dict) -> torch.Tensor:
+        """The last hidden states of a packed batch (:func:`lib.finetune.packing.pack`) in its padded
+        (B, longest, hidden) layout: each example attends only to its own tokens, at its own
+        positions, so it gets the states the padded batch gives it."""
+        if not self.packs:
+            raise InputError(f"{self.name} encoders do not run packed batches; train them padded")
+        segments = batch["packed_segments"]
+        same = (segments[:, :, None] == segments[:, None, :])[:, None]  # (rows, 1, width, width)
+        kernel = self.model.config._attn_implementation
+        if kernel == "sdpa":
+            mask = same
+        elif kernel == "eager":  # an additive mask, as transformers builds for eager attention
+            dtype = self.model.dtype
+            mask = torch.zeros(same.shape, dtype=dtype, device=same.device).masked_fill(~same, torch.finfo(dtype).min)
+        else:
+            raise InputError(f"packed batches run on the eager or sdpa attention kernel, not {kernel!r}")
+        inputs = {"input_ids": batch["packed_input_ids"], "attention_mask": mask,
+                  "position_ids": batch["packed_positions"] + self.first_position}
+        if self.token_types and "packed_token_type_ids" in batch:
+            inputs["token_type_ids"] = batch["packed_token_type_ids"]
+        hidden = self.model(**inputs).last_hidden_state
+        return hidden.flatten(0, 1)[batch["unpack"]]
 
     def _check(self, start: int, stop: int) -> None:
         if not 0 <= start <= stop <= len(self.layers):
@@ -146,6 +175,10 @@ class Roberta(Family):
     def max_tokens(self) -> int:
         return self.model.config.max_position_embeddings - self.model.config.pad_token_id - 1
 
+    @property
+    def first_position(self) -> int:
+        return self.model.config.pad_token_id + 1
+
 
 class Electra(Family):
     """ELECTRA: BERT's layers on smaller embeddings, projected up to the hidden size when they differ."""
@@ -173,6 +206,7 @@ class DebertaV2(Family):
 
     bottom_at = ("embeddings", "encoder.rel_embeddings", "encoder.LayerNorm")
     conv_at = ("encoder.conv",)
+    packs = False  # its embeddings and convolution read the 2-D padding mask
 
     def embed(self, input_ids, attention_mask, token_type_ids=None):
         return self.model.embeddings(input_ids=input_ids, token_type_ids=token_type_ids, mask=attention_mask)
@@ -196,6 +230,7 @@ class ModernBert(Family):
 
     layers_at = "layers"
     last_at = ("final_norm",)
+    packs = False  # its sliding-window layers build their own mask
 
     def embed(self, input_ids, attention_mask, token_type_ids=None):
         return self.model.embeddings(input_ids=input_ids)

@@ -128,10 +128,20 @@ def model_shape(name: str) -> tuple[int, int]:
     """(transformer layers, hidden size) of a model, read from its config without loading weights
     (a local folder is checked for safetensors weights too, unless only its shape is used); a model
     outside the supported families is refused."""
+    config = _config_of(name)
+    return config.num_hidden_layers, config.hidden_size
+
+
+def model_family(name: str) -> str:
+    """The encoder family (``model_type``, a key of :data:`lib.encoders.families.FAMILIES`) of a model,
+    read from its config without loading weights."""
+    return _config_of(name).model_type
+
+
+def _config_of(name: str):
     random_init = name.startswith(RANDOM_PREFIX)
     if random_init and name.partition(":")[2] in BUILTIN_SHAPES:
-        config = _random_config(name.partition(":")[2])
-        return config.num_hidden_layers, config.hidden_size
+        return _random_config(name.partition(":")[2])
     source = resolve_model(name.partition(":")[2] or "minilm" if random_init else name)
     if not random_init and Path(source).is_dir():
         _check_weights(Path(source))
@@ -141,7 +151,7 @@ def model_shape(name: str) -> tuple[int, int]:
         raise ModelError(f"could not read the configuration of model {name!r} from {source} ({str(err)[:200]}). "
                       "Offline, use a local folder or the alias 'minilm'.") from None
     check_family(config, name)
-    return config.num_hidden_layers, config.hidden_size
+    return config
 
 
 def pick_device(device: str = "auto") -> str:

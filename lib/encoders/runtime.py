@@ -4,7 +4,10 @@
 kernels (a CUDA GPU of compute capability 8.0 or more; a CPU with AVX512-BF16 or AMX), fp16 autocast
 with a gradient scaler on an older CUDA GPU (Colab's T4 is 7.5), and fp32 elsewhere. The attention
 kernel is PyTorch's SDPA on a GPU and the eager one on a CPU, where we measured eager + bf16 faster
-(bench/finetune.py).
+(bench/finetune.py). Training packs each batch into rows of a token budget
+(:mod:`lib.finetune.packing`) on a GPU, where fixed-width rows keep the tensor cores busy, and pads
+it on a CPU, where padding to the batch's longest member already wastes little; ``$BOOK_PACKING``
+(``auto``, ``on``, ``off``) overrides the choice.
 Under ``torchrun`` (``WORLD_SIZE`` > 1) it joins the process group: gloo on CPU, NCCL on GPU.
 """
 from __future__ import annotations
@@ -30,6 +33,7 @@ os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PACKING = ("auto", "on", "off")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -72,6 +76,7 @@ class Runtime:
     attention: str  # eager | sdpa
     rank: int = 0
     world: int = 1
+    packing: bool = False  # training packs batches into rows (lib.finetune.packing) where the family can
 
     def autocast(self):
         return autocast(self.device, self.precision)
@@ -133,10 +138,20 @@ def release_memory() -> None:
         trim(0)
 
 
-def start_runtime(device: str, precision: str = "auto", distributed: bool = True) -> Runtime:
-    """Resolve precision and attention for ``device``; join the process group under torchrun."""
+def resolve_packing(device: str, packing: str | None = None) -> bool:
+    """Whether training packs its batches on ``device``: ``auto`` packs on a CUDA GPU only;
+    ``packing`` defaults to ``$BOOK_PACKING``, else ``auto``."""
+    packing = os.environ.get("BOOK_PACKING", "auto") if packing is None else packing
+    if packing not in PACKING:
+        raise InputError(f"unknown packing {packing!r} (from BOOK_PACKING or the caller); valid: {', '.join(PACKING)}")
+    return packing == "on" or (packing == "auto" and str(device).startswith("cuda"))
+
+
+def start_runtime(device: str, precision: str = "auto", distributed: bool = True, packing: str | None = None) -> Runtime:
+    """Resolve precision, attention and packing for ``device``; join the process group under torchrun."""
     kind = device.split(":")[0]
     precision = resolve_precision(device, precision)
+    packs = resolve_packing(device, packing)
     world = int(os.environ.get("WORLD_SIZE", "1")) if distributed else 1
     rank = int(os.environ.get("RANK", "0")) if world > 1 else 0
     if world > 1 and not dist.is_initialized():
@@ -145,4 +160,4 @@ def start_runtime(device: str, precision: str = "auto", distributed: bool = True
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
             torch.cuda.set_device(device)
     return Runtime(device=device, precision=precision, attention="sdpa" if kind == "cuda" else "eager",
-                   rank=rank, world=world)
+                   rank=rank, world=world, packing=packs)

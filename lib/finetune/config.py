@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Mapping, Sequence
 
-from lib.encoders.loading import model_identity, model_shape
+from lib.encoders.families import FAMILIES
+from lib.encoders.loading import model_family, model_identity, model_shape
 from lib.encoders.runtime import PRECISIONS, Runtime
 from lib.finetune.tasks import check_task, data_identity
 from lib.errors import InputError
@@ -79,10 +80,18 @@ class FinetuneConfig:
             raise InputError(f"unknown dataset {self.dataset!r}; valid: {', '.join(NLI_DATASETS)} (for nli)")
         return self
 
+    def packs(self, runtime: Runtime) -> bool:
+        """Whether training packs its batches: where the runtime asks for it, the model's family runs
+        packed rows exactly (:attr:`lib.encoders.families.Family.packs`) and nothing is frozen (a
+        frozen bottom's stored states, :mod:`lib.experiments.prefix`, are padded)."""
+        return runtime.packing and self.freeze_below == 0 and FAMILIES[model_family(self.model)].packs
+
     def describe(self, runtime: Runtime) -> dict:
-        """The config as it ran: its fields, with the precision and attention kernel resolved."""
+        """The config as it ran: its fields, with the precision and attention kernel resolved, and
+        ``packing: True`` where its batches were packed (absent where they were padded)."""
+        packing = {"packing": True} if self.packs(runtime) else {}
         return {**asdict(self), "precision": runtime.precision, "attention": runtime.attention,
-                "device_type": runtime.device.split(":")[0], "processes": runtime.world}
+                "device_type": runtime.device.split(":")[0], "processes": runtime.world, **packing}
 
     def identity(self, runtime: Runtime, hub_files: Mapping[str, str] | None = None) -> dict:
         """The store key's content: the settings, how it runs (precision, kernel, device type, number

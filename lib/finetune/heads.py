@@ -115,6 +115,8 @@ class TaskModel(nn.Module):
     training, so they compute one fixed output per example. A batch may then carry those outputs
     (``states``: the hidden states after layer ``states_layer``, see :mod:`lib.experiments.prefix`) and the
     forward starts from them instead of recomputing the frozen part: the same numbers, less work.
+    A packed batch (:func:`lib.finetune.packing.pack`) runs the encoder on its rows and gives the
+    head the padded layout.
     """
 
     def __init__(self, encoder: nn.Module, head: nn.Module, frozen_below: int = 0):
@@ -129,7 +131,9 @@ class TaskModel(nn.Module):
         return self
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
-        if "states" in batch:
+        if "packed_input_ids" in batch:  # lib.finetune.packing: the same states, fewer padded tokens
+            hidden = family_of(self.encoder).run_packed(batch)
+        elif "states" in batch:
             hidden = run_layers(self.encoder, batch["states"], batch["attention_mask"], int(batch["states_layer"]))
         else:
             hidden = self.encoder(**family_of(self.encoder).inputs(batch)).last_hidden_state

@@ -2,11 +2,11 @@
 
 A lean loop (our choice over Hugging Face ``Trainer``): AdamW with a linear warm-up and decay,
 the encoder and the head on their own learning rates, length-grouped batches with dynamic
-padding, bf16 autocast where the device has fast bf16 kernels (fp16 with a gradient scaler on an
-older GPU), gradient clipping at 1.0, an
-evaluation on dev at the end of every epoch, and a checkpoint every ``checkpoint_every`` steps.
-All randomness derives from ``seed``, the epoch and the step (batch order per epoch, dropout
-per step), so a run resumed from its checkpoint ends with the same weights as one that was never
+padding (on a GPU packed into rows of ``max_length`` tokens, :mod:`lib.finetune.packing`), bf16
+autocast where the device has fast bf16 kernels (fp16 with a gradient scaler on an older GPU),
+gradient clipping at 1.0, an evaluation on dev at the end of every epoch, and a checkpoint every
+``checkpoint_every`` steps. All randomness derives from ``seed``, the epoch and the step (batch
+order per epoch, dropout per step), so a run resumed from its checkpoint ends with the same weights as one that was never
 interrupted. Under ``torchrun`` / ``accelerate launch`` (``WORLD_SIZE`` > 1) each process takes
 every n-th batch and DDP averages the gradients; process 0 evaluates and writes.
 """
@@ -28,6 +28,7 @@ from lib.finetune import checkpoints
 from lib.finetune.config import FinetuneConfig
 from lib.finetune.features import collate, encode_task, length_grouped_batches
 from lib.finetune.heads import TaskModel, make_head
+from lib.finetune.packing import pack
 from lib.finetune.metrics import evaluate
 from lib.finetune.tasks import load_task
 from lib.errors import InputError
@@ -108,6 +109,7 @@ def _train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtim
     features = _encode(data, model.tokenizer, config.max_length) if prepared is None else prepared[1]
     train_features, dev_features, test_features = features
     pad_id = model.tokenizer.pad_token_id
+    packs = config.packs(runtime)
     lengths = [len(f["input_ids"]) for f in train_features]
     per_epoch = len(length_grouped_batches(lengths, config.batch_size, seed=0)) // runtime.world
     if per_epoch == 0:
@@ -135,7 +137,8 @@ def _train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtim
             if step <= state["step"]:
                 continue
             torch.manual_seed(_step_seed(config.seed, step))
-            batch = _to(collate([train_features[i] for i in rows], pad_id), runtime.device)
+            batch = collate([train_features[i] for i in rows], pad_id)
+            batch = _to(pack(batch, config.max_length, pad_id) if packs else batch, runtime.device)
             with runtime.autocast():
                 loss, _ = trained(batch)
             scaler.scale(loss).backward()

@@ -203,6 +203,37 @@ def test_the_longest_sentence_the_positions_hold(family_dirs, family):
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_packed_rows_give_each_sentence_its_states_or_are_refused(family_dirs, family):
+    """The sentences packed into rows of 16 tokens (each attending to itself only, at its own positions)
+    get the padded batch's last hidden states on both attention kernels; a family that cannot pack
+    exactly (DeBERTa's masked embeddings and convolution, ModernBERT's sliding windows) is refused,
+    and its fine-tunes stay padded."""
+    from lib.encoders.runtime import start_runtime
+    from lib.finetune.packing import pack
+
+    encoder = load_encoder(str(family_dirs[family]))
+    pad = encoder.tokenizer.pad_token_id
+    features = [{"input_ids": tokenize_words(encoder.tokenizer, words)[0]} for words in SENTENCES * 2]
+    batch = collate(features, pad)
+    packed = pack(batch, 16, pad)
+    runtime = start_runtime("cpu", "fp32", distributed=False, packing="on")
+    config = FinetuneConfig(task="nli", model=str(family_dirs[family]))
+    if family in ("deberta-v2", "modernbert"):
+        with pytest.raises(ValueError, match="do not run packed batches"):
+            family_of(encoder.model).run_packed(packed)
+        assert not config.packs(runtime) and "packing" not in config.describe(runtime)
+        return
+    assert config.packs(runtime)
+    valid = batch["attention_mask"].bool()
+    for kernel in ("eager", "sdpa"):
+        model = load_encoder(str(family_dirs[family]), attention=kernel).model
+        with torch.no_grad():
+            padded = model(**family_of(model).inputs(batch)).last_hidden_state
+            unpacked = family_of(model).run_packed(packed)
+        torch.testing.assert_close(unpacked[valid], padded[valid], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
 def test_layers_run_from_stored_states_as_in_the_model(family_dirs, family):
     """The embedding output, and layers start..stop run on stored states (padding zeroed, as stored), equal
     the model's own hidden states, for every start and stop; padded pairs exercise the masks."""
