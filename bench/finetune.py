@@ -50,7 +50,7 @@ from lib.encoders.runtime import start_runtime
 from lib.finetune.features import collate, encode_classification, length_grouped_batches
 from lib.finetune.heads import ClassifierHead, TaskModel
 from lib.finetune.loop import _to
-from lib.finetune.packing import pack
+from lib.finetune.packing import layout_tokens, pack
 
 VARIANTS = ("plain", "ours", "packed", "compiled", "trainer")
 
@@ -113,7 +113,7 @@ def time_loop(model: TaskModel, features: list[dict], batches: list, pad_id: int
             steps += 1
             samples += len(rows)
             lengths += [len(features[i]["input_ids"]) for i in rows]
-            layout += (batch["packed_input_ids"] if packing else batch["input_ids"]).numel()
+            layout += layout_tokens(batch)
         if profiler is not None and step + 1 == warmup + trace_steps:
             sync()
             profile = _stop_profiler(profiler, device, trace, time.perf_counter() - start)

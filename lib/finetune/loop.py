@@ -6,8 +6,8 @@ padding (on a GPU packed into rows of ``max_length`` tokens, :mod:`lib.finetune.
 autocast where the device has fast bf16 kernels (fp16 with a gradient scaler on an older GPU),
 gradient clipping at 1.0, an evaluation on dev at the end of every epoch, and a checkpoint every
 ``checkpoint_every`` steps. All randomness derives from ``seed``, the epoch and the step (batch
-order per epoch, dropout per step), so a run resumed from its checkpoint ends with the same weights as one that was never
-interrupted. Under ``torchrun`` / ``accelerate launch`` (``WORLD_SIZE`` > 1) each process takes
+order per epoch, dropout per step), so a run resumed from its checkpoint ends with the same
+weights as one that was never interrupted. Under ``torchrun`` / ``accelerate launch`` (``WORLD_SIZE`` > 1) each process takes
 every n-th batch and DDP averages the gradients; process 0 evaluates and writes.
 """
 from __future__ import annotations

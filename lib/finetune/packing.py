@@ -89,11 +89,6 @@ def pack(batch: dict[str, torch.Tensor], budget: int, pad_id: int) -> dict[str, 
     return out
 
 
-def real_tokens(batch: dict[str, torch.Tensor]) -> int:
-    """The tokens of a batch that are not padding."""
-    return int(batch["attention_mask"].sum())
-
-
 def layout_tokens(batch: dict[str, torch.Tensor]) -> int:
     """The tokens the encoder runs on: the packed rows where the batch is packed, else the padded batch."""
     return (batch["packed_input_ids"] if "packed_input_ids" in batch else batch["input_ids"]).numel()
