@@ -22,9 +22,10 @@ import time
 import numpy as np
 import torch
 
-from lib.book.parameters import load_profile, profile_finetuning
+from lib.book.parameters import load_profile
+from lib.encoders.runtime import resolve_runtime
 from lib.experiments import Ablation, freezing_grid
-from lib.finetune import get_or_train
+from lib.finetune import Finetuning, get_or_train
 
 
 def main() -> None:
@@ -38,23 +39,22 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     values = load_profile(args.profile)
-    finetuning = profile_finetuning(args.profile, {"seeds": [int(s) for s in args.seeds.split(",")]})
+    finetuning = Finetuning.from_parameters({**values, "seeds": [int(s) for s in args.seeds.split(",")]})
     ablation = Ablation(grid=[int(k) for k in args.grid.split(",")], n_train={args.task: args.n_train},
                         batch_size=values["ablation_batch_size"], n_eval=args.n_eval)
-    data_dir = os.environ.get("BOOK_DATA_DIR") or None
+    runtime = resolve_runtime(args.device, data_dir=os.environ.get("BOOK_DATA_DIR"))
     result = {"task": args.task, "n_train": args.n_train, "n_eval": args.n_eval, "grid": list(ablation.grid),
-              "seeds": list(finetuning.seeds), "device": args.device, "threads": torch.get_num_threads()}
+              "seeds": list(finetuning.seeds), "device": runtime.device, "threads": torch.get_num_threads()}
 
     os.environ["BOOK_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-plain-")
     start = time.perf_counter()
-    plain = [get_or_train(ablation.config(finetuning, args.task, seed, k), data_dir=data_dir, device=args.device,
-                          progress=False)
+    plain = [get_or_train(ablation.config(finetuning, args.task, seed, k), runtime, progress=False)
              for k in ablation.grid for seed in finetuning.seeds]
     result["plain_s"] = round(time.perf_counter() - start, 1)
 
     os.environ["BOOK_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-prefix-")
     start = time.perf_counter()
-    fast = freezing_grid(finetuning, ablation, args.task, data_dir=data_dir, device=args.device, progress=False)
+    fast = freezing_grid(finetuning, ablation, args.task, runtime, progress=False)
     result["prefix_s"] = round(time.perf_counter() - start, 1)
 
     result["speedup"] = round(result["plain_s"] / result["prefix_s"], 2)
@@ -64,10 +64,10 @@ def main() -> None:
         plain = sum(3 * (n_layers - k) + k for k in grid)
         stored = sum(3 * (n_layers - k) for k in grid) + max(grid)  # the bottom's forward, once
         result["encoder_only_speedup"] = round(plain / stored, 2)
-    result["max_score_difference"] = max(abs(a["metrics"][m] - b["metrics"][m])
-                                         for a, b in zip(plain, fast) for m in a["metrics"])
+    result["max_score_difference"] = max(abs(a.metrics[m] - b.metrics[m])
+                                         for a, b in zip(plain, fast) for m in a.metrics)
     result["max_loss_difference"] = float(max(
-        np.max(np.abs(np.array([h["value"] for h in a["history"]]) - np.array([h["value"] for h in b["history"]])))
+        np.max(np.abs(np.array([h["value"] for h in a.history]) - np.array([h["value"] for h in b.history])))
         for a, b in zip(plain, fast)))
     print(json.dumps(result))
 

@@ -18,28 +18,28 @@ from pathlib import Path
 
 import pandas as pd
 
-from lib.book.parameters import load_profile, profile_finetuning
-from lib.finetune import get_or_train
-from lib.finetune.store import stored
+from lib.book.parameters import load_profile
+from lib.encoders.runtime import resolve_runtime
+from lib.finetune import MAIN_METRIC, Finetuning, get_or_train
 
 GRID = (2e-5, 3e-5, 5e-5, 1e-4)
 DEV = 1000
-METRIC = {"nli": "accuracy", "sentiment": "accuracy", "parsing": "las", "qa": "f1"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile", default="cpu")
     args = parser.parse_args()
-    values, finetuning = load_profile(args.profile), profile_finetuning(args.profile)
+    values = load_profile(args.profile)
+    finetuning, runtime = Finetuning.from_parameters(values), resolve_runtime(values["device"], values["data_dir"])
     rows = []
     for task in values["tasks"]:
         for rate in GRID:
             config = replace(finetuning.config(task, 0), learning_rate=rate, n_dev=DEV, n_test=1).check()
             start = time.perf_counter()
-            run = get_or_train(config, data_dir=values["data_dir"] or None, progress=False)
-            dev = [h for h in run["history"] if h["split"] == "dev" and h["metric"] == METRIC[task]][-1]["value"]
-            rows.append({"task": task, "learning_rate": rate, "metric": METRIC[task], "dev": dev,
+            run = get_or_train(config, runtime, progress=False)
+            dev = [h for h in run.history if h["split"] == "dev" and h["metric"] == MAIN_METRIC[task]][-1]["value"]
+            rows.append({"task": task, "learning_rate": rate, "metric": MAIN_METRIC[task], "dev": dev,
                          "seconds": round(time.perf_counter() - start)})
             print(json.dumps(rows[-1]), flush=True)
     table = pd.DataFrame(rows)

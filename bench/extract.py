@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from lib.data import load_ewt
-from lib.encoders import extract_layers, load_encoder, pick_device
+from lib.encoders import extract_layers, load_encoder, resolve_runtime
 from lib.encoders.extraction import extraction_precision, tokenize_words
 
 SHAPES = {"minilm": "minilm", "bert-base": "random-init:bert-base"}  # bert-base: its shape, no hub needed
@@ -67,7 +67,8 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
-    device = pick_device(args.device)
+    runtime = resolve_runtime(args.device)
+    device = runtime.device
     encoder = load_encoder(SHAPES[args.shape], device=device)
     sentences = [r.words for r in load_ewt("dev")[: args.sentences]]
     n_words = sum(map(len, sentences))
@@ -80,7 +81,7 @@ def main() -> None:
     print(json.dumps({
         "device": device, "shape": args.shape, "sentences": len(sentences), "words": n_words,
         "layers": len(reps.layers), "batch_size": args.batch_size,
-        "precision": extraction_precision(device.split(":")[0], "auto"), "threads": torch.get_num_threads(),
+        "precision": extraction_precision(runtime.device_type, "auto"), "threads": torch.get_num_threads(),
         "ours_words_per_s": round(n_words / ours_s), "naive_words_per_s": round(n_words / naive_s),
         "speedup": round(naive_s / ours_s, 2), "max_relative_diff": float(relative.max()),
     }))

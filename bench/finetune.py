@@ -46,7 +46,7 @@ from transformers import AutoModel, AutoTokenizer, BertConfig
 from lib.data import NLI_LABELS, load_snli
 from lib.encoders.families import family_of
 from lib.encoders.loading import load_encoder, minilm_path
-from lib.encoders.runtime import start_runtime
+from lib.encoders.runtime import resolve_runtime
 from lib.finetune.features import collate, encode_classification, length_grouped_batches
 from lib.finetune.heads import ClassifierHead, TaskModel
 from lib.finetune.loop import _to
@@ -247,8 +247,8 @@ def main() -> None:
     random_batches = [shuffled[i:i + args.batch_size] for i in range(0, len(shuffled) - args.batch_size + 1,
                                                                         args.batch_size)]
     grouped = [b for b in length_grouped_batches(lengths, args.batch_size, seed=0) if len(b) == args.batch_size]
-    plain_runtime = start_runtime(args.device, "fp32", distributed=False)
-    runtime = start_runtime(args.device, "auto", distributed=False)
+    runtime = resolve_runtime(args.device)
+    plain_runtime = runtime.with_precision("fp32")
     traced = next((v for v in ("packed", "ours") if v in wanted), None) if args.trace else None
     for variant in wanted:  # every variant times at least one step after its warm-up (and profile)
         needs = args.warmup * (4 if variant == "compiled" else 1) + (args.trace_steps if variant == traced else 0) + 1

@@ -21,13 +21,15 @@ import tempfile
 CHILD = """
 import json, sys, time
 import lib.finetune.store as store
-from lib.book.parameters import profile_finetuning
+from lib.book.parameters import load_profile
+from lib.encoders.runtime import resolve_runtime
+from lib.finetune.config import Finetuning
 if sys.argv[1] == "defaults":
     store.release_memory = lambda: None
 start, weights = time.perf_counter(), []
+finetuning, runtime = Finetuning.from_parameters(load_profile("cpu")), resolve_runtime("cpu")
 for task in sys.argv[2].split(","):
-    weights.append(store.get_or_train(profile_finetuning("cpu").config(task, 0), device="cpu",
-                                      progress=False)["weights_sha256"])
+    weights.append(store.get_or_train(finetuning.config(task, 0), runtime, progress=False).manifest["weights_sha256"])
 peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
 print(json.dumps({"peak_gb": peak / 1e6, "seconds": time.perf_counter() - start, "weights": weights}))
 """

@@ -4,7 +4,8 @@ Packing (:mod:`lib.finetune.packing`) gives every example the padded batch's sta
 gradients; only dropout's draws differ. This trains (or finds in the store) both versions of each
 model and prints the test metric of each, their difference, and the seed range of the padded
 models for scale. On a GPU the packed models are the book's own (packing is the default there);
-on a CPU both are trained, the packed one under ``BOOK_PACKING=on``.
+on a CPU both are trained, the packed one on a runtime resolved with ``packing="on"`` (what
+``BOOK_PACKING=on`` sets).
 
     BOOK_DATA_DIR=<mirror> .venv/bin/python bench/packing.py [--profile cpu] [--tasks nli] [--seeds 0,1,2]
 
@@ -14,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
-from lib.book.parameters import load_profile, profile_finetuning
-from lib.finetune import get_or_train
-
-METRIC = {"nli": "accuracy", "sentiment": "accuracy", "parsing": "las", "qa": "f1"}
+from lib.book.parameters import load_profile
+from lib.encoders.runtime import resolve_runtime
+from lib.finetune import MAIN_METRIC, Finetuning, get_or_train
 
 
 def main() -> None:
@@ -30,18 +29,18 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seeds", default="", help="comma-separated; default: the profile's")
     args = parser.parse_args()
-    values, finetuning = load_profile(args.profile), profile_finetuning(args.profile)
+    values = load_profile(args.profile)
+    finetuning = Finetuning.from_parameters(values)
+    runtimes = {packing: resolve_runtime(args.device, values["data_dir"], packing=packing) for packing in ("off", "on")}
     summary = {}
     for task in args.tasks.split(","):
-        metric, rows = METRIC[task], []
+        metric, rows = MAIN_METRIC[task], []
         for seed in [int(s) for s in args.seeds.split(",") if s] or finetuning.seeds:
             row = {"task": task, "seed": seed}
             for packing in ("off", "on"):
-                os.environ["BOOK_PACKING"] = packing
                 start = time.perf_counter()
-                run = get_or_train(finetuning.config(task, seed), data_dir=values["data_dir"] or None,
-                                   device=args.device, progress=False)
-                row[{"off": "padded", "on": "packed"}[packing]] = round(run["metrics"][metric], 4)
+                run = get_or_train(finetuning.config(task, seed), runtimes[packing], progress=False)
+                row[{"off": "padded", "on": "packed"}[packing]] = round(run.metrics[metric], 4)
                 row[f"{packing}_seconds"] = round(time.perf_counter() - start)
             row["difference"] = round(row["packed"] - row["padded"], 4)
             rows.append(row)
@@ -51,7 +50,6 @@ def main() -> None:
                          "packed_mean": round(sum(packed) / len(rows), 4),
                          "mean_difference": round((sum(packed) - sum(padded)) / len(rows), 4),
                          "padded_seed_range": round(max(padded) - min(padded), 4), "seeds": len(rows)}
-    os.environ.pop("BOOK_PACKING")
     print(json.dumps({"profile": args.profile, "tasks": summary}))
 
 

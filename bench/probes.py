@@ -19,8 +19,9 @@ import time
 
 import numpy as np
 
-from lib.finetune.layers import model_layers
-from lib.probing.edge_probe import fit_edge_probes, layer_masks, score_edge_probes
+from lib.encoders.runtime import resolve_runtime
+from lib.finetune.vectors import Pretrained
+from lib.probing.edge_probe import EdgeTraining, fit_edge_probes, layer_masks, score_edge_probes
 from lib.probing.runner import EdgeTask, probe_sentences
 
 
@@ -31,7 +32,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
     train_records, test_records = probe_sentences(args.sentences, args.sentences)
-    train, test = (model_layers("minilm", part, pooling="subwords", progress=False) for part in (train_records, test_records))
+    runtime = resolve_runtime("cpu")
+    train, test = (Pretrained("minilm").layers(part, runtime, pooling="subwords", progress=False)
+                   for part in (train_records, test_records))
     edge = EdgeTask.of(args.task, train, test, train_records, test_records)
     masks = layer_masks(len(train.layers), cumulative=True)
 
@@ -39,7 +42,7 @@ def main() -> None:
         start, scores = time.perf_counter(), []
         for chosen in stacks:
             probes = fit_edge_probes(train.vectors, edge.train_spans, edge.train.labels, edge.label_set, 0,
-                                     args.epochs, masks=chosen, precision=precision)
+                                     EdgeTraining(epochs=args.epochs, precision=precision), masks=chosen)
             scores += score_edge_probes(probes, test.vectors, edge.test_spans, edge.test.labels, edge.label_set)
         return time.perf_counter() - start, float(np.mean(scores))
 

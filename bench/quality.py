@@ -11,8 +11,9 @@ import argparse
 import json
 import time
 
-from lib.book.parameters import load_profile, profile_finetuning
-from lib.finetune import get_or_train, load_finetuned, load_task
+from lib.book.parameters import load_profile
+from lib.encoders.runtime import resolve_runtime
+from lib.finetune import Finetuning, get_or_train, load_task
 from lib.finetune.features import encode_parsing
 from lib.finetune.metrics import evaluate
 
@@ -24,17 +25,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile", default="cpu")
     args = parser.parse_args()
-    values, finetuning = load_profile(args.profile), profile_finetuning(args.profile)
+    values = load_profile(args.profile)
+    finetuning, runtime = Finetuning.from_parameters(values), resolve_runtime(values["device"], values["data_dir"])
     rows = []
     for task in values["tasks"]:
         for seed in finetuning.seeds:
             start = time.perf_counter()
-            run = get_or_train(finetuning.config(task, seed), data_dir=values["data_dir"] or None, progress=False)
-            row = {"task": task, "seed": seed, "test": run["metrics"], "seconds": round(time.perf_counter() - start)}
+            run = get_or_train(finetuning.config(task, seed), runtime, progress=False)
+            row = {"task": task, "seed": seed, "test": run.metrics, "seconds": round(time.perf_counter() - start)}
             if task == "parsing":
-                model = load_finetuned(run)
-                dev = load_task("parsing", 1, 0, 1).dev
-                row["dev"] = evaluate(model, encode_parsing(dev, model.tokenizer, tuple(run["labels"]), 256),
+                model = run.load()
+                dev = load_task("parsing", 1, 0, 1, data_dir=runtime.data_dir).dev
+                row["dev"] = evaluate(model, encode_parsing(dev, model.tokenizer, run.labels, 256),
                                       "parsing", model.tokenizer.pad_token_id)
             metric, target, where = TARGETS.get(task, (None, None, None))
             if metric:

@@ -24,7 +24,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from lib.errors import InputError, StorageError
 
@@ -34,7 +34,7 @@ KEY_LENGTH = 24  # hex digits (96 bits) of every artifact key
 VERSIONS = {
     "finetune": 1,  # the training loop, heads, features and metrics (lib.finetune)
     "layers": 1,  # tokenisation, pooling and extraction of word vectors (lib.encoders)
-    "probes": 1,  # edge and structural probes, per layer and mixed (lib.probing)
+    "probes": 3,  # edge and structural probes, per layer and mixed (lib.probing)
     "restoring": 2,  # pre-trained layers put back into fine-tuned models (2: scored without dropout)
     "shift-scores": 1,  # fine-tuned models scored out of domain (lib.experiments.shift)
     "similarity": 1,  # pre-trained vs fine-tuned similarity with its seed floor (lib.similarity.compare)
@@ -125,6 +125,27 @@ def key(kind: str, identity: Mapping) -> str:
 def artifact_path(kind: str, identity: Mapping, suffix: str = "") -> Path:
     """``<cache>/<kind>/<key><suffix>``: where the artifact of ``identity`` lives."""
     return cache_dir() / kind / f"{key(kind, identity)}{suffix}"
+
+
+def cached_json(kind: str, identity: Mapping, compute: Callable[[], Any]) -> Any:
+    """The JSON artifact of ``kind`` and ``identity``: read from the cache when there, else
+    ``compute()``, written atomically, and returned.
+
+    >>> import os, tempfile
+    >>> os.environ[CACHE_ENV] = tempfile.mkdtemp()
+    >>> cached_json("probes", {"seed": 0}, lambda: {"score": 0.5})
+    {'score': 0.5}
+    >>> cached_json("probes", {"seed": 0}, lambda: 1 / 0)  # found: not computed again
+    {'score': 0.5}
+    >>> del os.environ[CACHE_ENV]
+    """
+    path = artifact_path(kind, identity, ".json")
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    value = compute()
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(value), encoding="utf-8")
+    return value
 
 
 def digest(value) -> str:

@@ -1,4 +1,5 @@
-"""Shared fixtures: the data mirror, the packaged model, a tiny BERT, the smoke profile and book, the CLI."""
+"""Shared fixtures: the data mirror, the packaged model, a tiny BERT, the smoke profile and book, the CLI,
+the CPU runtime."""
 from __future__ import annotations
 
 import os
@@ -109,8 +110,16 @@ def smoke():
 
 
 @pytest.fixture(scope="session")
-def smoke_finetuning():
+def smoke_finetuning(smoke):
     """The fine-tuning stage of the ``smoke`` profile."""
-    from lib.book.parameters import profile_finetuning
+    from lib.finetune.config import Finetuning
 
-    return profile_finetuning("smoke")
+    return Finetuning.from_parameters(smoke)
+
+
+@pytest.fixture(scope="session")
+def cpu_runtime(mirror):
+    """The runtime the tests' stages run with: the CPU (its precision resolved), the data mirror."""
+    from lib.encoders.runtime import resolve_runtime
+
+    return resolve_runtime("cpu", data_dir=str(mirror))

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from lib.book.parameters import check_parameters, load_profile, profile_finetuning, profile_names
+from lib.book.parameters import check_parameters, load_profile, profile_names
 from lib.errors import BookError
-from lib.finetune.config import Finetuning
 
 
 _EXPONENT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")  # 5e-5: a string to YAML 1.1, a number to us
@@ -109,108 +108,89 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _unpack(args) -> tuple[dict, Finetuning]:
-    """The profile's parameters with the command's overrides, checked; and the fine-tuning stage they set."""
+def _settings(args, distributed: bool = False):
+    """The profile's parameters with the command's ``-p`` overrides, checked, and the settings they
+    set (:func:`lib.book.settings.stage_settings`: the runtime resolved once, here)."""
+    from lib.book.settings import stage_settings
+
     values = check_parameters(**{**load_profile(args.profile), **dict(args.parameter)})
-    return values, profile_finetuning(args.profile, dict(args.parameter))
+    return stage_settings(values, distributed=distributed)
 
 
 def _ablate(args) -> dict:
-    from lib.experiments.ablation import Ablation, ablation_table, summary
+    from lib.book.reports import ablation_report
+    from lib.experiments.ablation import ablation_table
 
-    values, finetuning = _unpack(args)
-    ablation = Ablation(grid=values["ablation_grid"], n_train=values["ablation_n_train"],
-                        batch_size=values["ablation_batch_size"], n_eval=values["ablation_n_eval"],
-                        seeds=values["ablation_seeds"])
-    table = ablation_table(finetuning, ablation, args.task, data_dir=values["data_dir"] or None,
-                           device=values["device"], progress=not args.no_progress)
-    return {"model": values["model"], "seeds": values["seeds"], **summary(table)}
+    settings = _settings(args)
+    table = ablation_table(settings.finetuning, settings.ablation, args.task, settings.runtime,
+                           progress=not args.no_progress)
+    return {"model": settings["model"], "seeds": settings["seeds"], **ablation_report(table)}
 
 
 def _shift(args) -> dict:
-    from lib.experiments.shift import DomainShift, check_domains, shift_tables, summary
+    from lib.book.reports import shift_report
+    from lib.experiments.shift import check_domains, shift_tables
 
-    values, finetuning = _unpack(args)
-    shift = DomainShift(domains=values["shift_domains"], n_sentences=values["shift_sentences"],
-                        n_tokens=values["shift_tokens"], n_eval=values["shift_eval"], method=values["rdm_method"])
+    settings = _settings(args)
     domains = [d.strip() for d in args.domains.split(",") if d.strip()] or None
     if domains:
         check_domains(domains)
-    similarity, scores = shift_tables(finetuning, shift, args.task, domains, seed=values["seed"],
-                                      pooling=values["pooling"], data_dir=values["data_dir"] or None,
-                                      device=values["device"], progress=not args.no_progress)
-    return {"model": values["model"], "seeds": values["seeds"], **summary(similarity, scores)}
+    similarity, scores = shift_tables(settings.finetuning, settings.shift, args.task, settings.runtime, domains,
+                                      seed=settings["seed"], pooling=settings["pooling"], progress=not args.no_progress)
+    return {"model": settings["model"], "seeds": settings["seeds"], **shift_report(similarity, scores)}
 
 
 def _similarity(args) -> dict:
+    from lib.book.reports import similarity_report
     from lib.experiments.inputs import INPUTS, input_name, similarity_table
 
-    values, finetuning = _unpack(args)
-    tables = [similarity_table(finetuning, args.task, inputs, values["probe_test_sentences"],
-                               values["similarity_tokens"], values["seed"], values["rdm_method"],
-                               standardize=args.standardize, pooling=values["pooling"],
-                               data_dir=values["data_dir"] or None, device=values["device"], progress=False)
-              for inputs in INPUTS]
-    entries = {}
-    for table in tables:
-        wide = table.pivot(index="layer", columns="measure", values=["value", "seed_floor"])
-        entries[table.inputs.iloc[0]] = [
-            {"layer": int(layer), "rsa": float(row[("value", "rsa")]), "cka": float(row[("value", "cka")]),
-             "rsa_seed_floor": _number(row[("seed_floor", "rsa")]),
-             "cka_seed_floor": _number(row[("seed_floor", "cka")])} for layer, row in wide.iterrows()]
-    return {"task": args.task, "model": values["model"], "seeds": values["seeds"], "tokens": values["similarity_tokens"],
-            "method": values["rdm_method"], "inputs": {inputs: input_name(args.task, inputs) for inputs in INPUTS},
-            "layers": entries}
-
-
-def _number(value) -> float | None:
-    return None if value != value else float(value)
+    settings = _settings(args)
+    layers = {inputs: similarity_report(similarity_table(settings.finetuning, settings.similarity, args.task, inputs,
+                                                         settings.runtime, standardize=args.standardize,
+                                                         progress=False)) for inputs in INPUTS}
+    return {"task": args.task, "model": settings["model"], "seeds": settings["seeds"],
+            "tokens": settings["similarity_tokens"], "method": settings["rdm_method"],
+            "inputs": {inputs: input_name(args.task, inputs) for inputs in INPUTS}, "layers": layers}
 
 
 def _probe(args) -> dict:
+    from dataclasses import replace
+
+    from lib.book.reports import probe_report
     from lib.encoders.loading import model_shape
     from lib.finetune.store import get_or_train
     from lib.finetune.tasks import TASKS
+    from lib.finetune.vectors import Pretrained
     from lib.probing.runner import CORPUS, CORPUS_SPLITS, probe_corpora, probe_model
     from lib.probing.targets import CONTROLLED
 
-    values, finetuning = _unpack(args)
-    data_dir = values["data_dir"] or None
-    name = args.model or values["model"]
+    settings = _settings(args)
+    probing = replace(settings.probing, tasks=(args.task,))
+    name = args.model or settings["model"]
     task, _, seed = name.partition("/")
     fine_tuned = seed.isdigit() and task in TASKS
     if fine_tuned:
-        config = finetuning.config(task, int(seed))  # checked before any work
+        config = settings.finetuning.config(task, int(seed))  # checked before any work
     else:
         model_shape(name)  # an unknown model fails here, before any work
-    corpora = probe_corpora([args.task], values["probe_train_sentences"], values["probe_test_sentences"], data_dir)
-    if fine_tuned:
-        model = get_or_train(config, data_dir=data_dir, device=values["device"], progress=False)
-    else:
-        model = name
-    layers, mix = probe_model(model, corpora, [args.task], values["seed"], values["probe_epochs"],
-                              values["structural_epochs"], values["probe_rank"], pooling=values["pooling"],
-                              progress=False)
-    entries = [{key: _number(value) if key != "layer" else int(value) for key, value in row.items()}
-               for row in layers.reindex(columns=["layer", "score", "control", "selectivity"]).to_dict("records")]
-    summary = {"model": name, "task": args.task, "corpus": CORPUS_SPLITS[CORPUS[args.task]], "layers": entries,
-               "control": "Hewitt & Liang (2019): a random label per word type" if args.task in CONTROLLED else
-               "none defined for this task"}
-    if not mix.empty:
-        row = mix.iloc[0]
-        summary.update(expected_layer=_number(row.expected_layer), center_of_gravity=float(row.center_of_gravity),
-                       cumulative=[float(row[f"cumulative_{e['layer']}"]) for e in entries])
-    return summary
+    corpora = probe_corpora(probing, settings.runtime.data_dir)
+    model = get_or_train(config, settings.runtime, progress=False) if fine_tuned else Pretrained(name)
+    layers, mix = probe_model(model, corpora, probing, settings.runtime, progress=False)
+    return {"model": name, "task": args.task, "corpus": CORPUS_SPLITS[CORPUS[args.task]],
+            **probe_report(layers, mix),
+            "control": "Hewitt & Liang (2019): a random label per word type" if args.task in CONTROLLED else
+                       "none defined for this task"}
 
 
 def _finetune(args) -> dict:
-    from lib.finetune.store import get_or_train, summary
+    from lib.book.reports import finetune_report
+    from lib.finetune.store import get_or_train
 
-    values, finetuning = _unpack(args)
-    config = finetuning.config(args.task, args.seed, freeze_below=args.freeze_below)
-    manifest = get_or_train(config, data_dir=values["data_dir"] or None, device=values["device"],
-                            progress=not args.no_progress, checkpoint_every=args.checkpoint_every)
-    return summary(manifest)
+    settings = _settings(args, distributed=True)  # under torchrun, each process joins the group
+    config = settings.finetuning.config(args.task, args.seed, freeze_below=args.freeze_below)
+    tuned = get_or_train(config, settings.runtime, progress=not args.no_progress,
+                         checkpoint_every=args.checkpoint_every)
+    return finetune_report(tuned)
 
 
 def main(argv: list[str] | None = None) -> int:

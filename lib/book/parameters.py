@@ -4,9 +4,10 @@ A profile is one flat YAML file of chapter parameters in ``lib/profiles/`` (pack
 the subpackages); papermill takes it as a parameter file (``papermill -f lib/profiles/smoke.yml
 ...``). The ``cpu`` profile is the schema: its keys are the valid parameter names and the types
 of its values are their types. Every chapter's ``parameters`` cell holds the ``cpu`` values as its
-defaults. The library below the book never sees a profile: the chapters and the command line
-unpack it into explicit arguments and the stage settings (:class:`lib.finetune.Finetuning`,
-:class:`lib.experiments.Ablation`, :class:`lib.experiments.DomainShift`).
+defaults. The library below the book never sees a profile: :func:`lib.book.settings.stage_settings`
+turns checked parameters into the runtime and the stage settings (:class:`lib.finetune.Finetuning`,
+:class:`lib.probing.Probing`, :class:`lib.experiments.Similarity`, :class:`lib.experiments.Ablation`,
+:class:`lib.experiments.DomainShift`), for the chapters and the command line alike.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 import yaml
 
-from lib.finetune.config import NLI_DATASETS, Finetuning, is_int, is_number
+from lib.finetune.config import NLI_DATASETS, is_int, is_number
 from lib.finetune.tasks import TASKS
 from lib.errors import InputError
 
@@ -193,18 +194,3 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def profile_finetuning(profile: str, overrides: dict | None = None) -> Finetuning:
-    """The fine-tuning stage that profile ``profile``, with parameter ``overrides``, sets.
-
-    The one place besides the chapters that maps parameter names onto :class:`Finetuning`'s
-    fields (the command line, the benchmarks and the tests use it); check the values first with
-    :func:`check_parameters`.
-    """
-    values = {**load_profile(profile), **(overrides or {})}
-    return Finetuning(model=values["model"], seeds=values["seeds"], nli_dataset=values["nli_dataset"],
-                      n_train=values["n_train"], n_dev=values["n_dev"], n_test=values["n_test"],
-                      epochs=values["epochs"], batch_size=values["train_batch_size"],
-                      learning_rate=values["learning_rate"], head_learning_rate=values["head_learning_rate"],
-                      max_length=values["max_length"])

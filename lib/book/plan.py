@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from lib.book.parameters import check_parameters, load_profile
-from lib.encoders.loading import RANDOM_PREFIX, load_encoder, model_shape, pick_device
-from lib.encoders.runtime import start_runtime
+from lib.encoders.loading import RANDOM_PREFIX, load_encoder, model_shape
+from lib.encoders.runtime import Runtime, resolve_runtime
 from lib.errors import InputError
 
 # Subwords of a typical example, specials included: the mean over 1,500 training examples with
@@ -72,10 +72,9 @@ def _timed(run: Callable[[], object], device: str, repeats: int) -> float:
 class Bench:
     """Unit costs on this device for one encoder shape."""
 
-    def __init__(self, model: str, device: str, steps: int = 3):
-        self.device, self.steps = device, steps
-        self.runtime = start_runtime(device, "auto", distributed=False)
-        self.encoder = load_encoder(model, device=device, attention=self.runtime.attention)
+    def __init__(self, model: str, runtime: Runtime, steps: int = 3):
+        self.runtime, self.device, self.steps = runtime, runtime.device, steps
+        self.encoder = load_encoder(model, device=self.device, attention=runtime.attention)
         self.n_layers, self.hidden = self.encoder.model.config.num_hidden_layers, self.encoder.model.config.hidden_size
         self.vocab = self.encoder.model.config.vocab_size
 
@@ -116,26 +115,28 @@ class Bench:
 
     def probe_epoch(self, n_targets: int = 2048) -> float:
         """Seconds per target and epoch of a stack of per-layer and cumulative edge probes."""
-        from lib.probing.edge_probe import fit_edge_probes, layer_masks
+        from lib.probing.edge_probe import EdgeTraining, fit_edge_probes, layer_masks
 
         layers = self.n_layers + 1
         vectors = np.random.default_rng(0).standard_normal((layers, n_targets, self.hidden)).astype(np.float32)
         spans = [(torch.arange(n_targets), torch.arange(1, n_targets + 1))]
         labels = np.array([str(i % 17) for i in range(n_targets)])
         masks = layer_masks(layers, cumulative=True)
-        return _timed(lambda: fit_edge_probes(vectors, spans, labels, tuple(sorted(set(labels))), 0, 1, masks,
-                                              batch_size=128, device=self.device), self.device, 1) / n_targets
+        training = EdgeTraining(epochs=1, batch_size=128, device=self.device)
+        return _timed(lambda: fit_edge_probes(vectors, spans, labels, tuple(sorted(set(labels))), 0, training, masks),
+                      self.device, 1) / n_targets
 
     def structural_epoch(self, n_sentences: int = 64, length: int = 17, rank: int = 64) -> float:
         """Seconds per sentence and epoch of the structural probes of every layer."""
-        from lib.probing.structural_probe import fit_distance_probes
+        from lib.probing.structural_probe import DistanceTraining, fit_distance_probes
 
         rng = np.random.default_rng(0)
         sentences = [rng.standard_normal((self.n_layers + 1, length, self.hidden)).astype(np.float32)
                      for _ in range(n_sentences)]
         distances = [np.abs(np.subtract.outer(np.arange(length), np.arange(length))).astype(np.float32)
                      for _ in range(n_sentences)]
-        return _timed(lambda: fit_distance_probes(sentences, distances, rank, 0, 1, device=self.device),
+        training = DistanceTraining(epochs=1, device=self.device)
+        return _timed(lambda: fit_distance_probes(sentences, distances, rank, 0, training),
                       self.device, 1) / n_sentences
 
     def comparison(self, n_tokens: int) -> float:
@@ -160,10 +161,10 @@ def plan(profile: str, device: str = "auto", overrides: dict | None = None, step
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise InputError(f"steps must be an integer >= 1, got {steps!r}")
     values = check_parameters(**{**load_profile(profile), **(overrides or {})})
-    device = pick_device(device if device != "auto" else values["device"])
+    runtime = resolve_runtime(device if device != "auto" else values["device"])
     model = _timing_model(values["model"])
     model_shape(model)  # an unknown model or family fails here, before any work
-    bench = Bench(model, device, steps)
+    bench = Bench(model, runtime, steps)
     layers = bench.n_layers
     tasks, seeds = values["tasks"], values["seeds"]
     bs, eval_bs = values["train_batch_size"], 64
@@ -236,7 +237,7 @@ def plan(profile: str, device: str = "auto", overrides: dict | None = None, step
         "07_conclusions": 0.0,  # every result it reads is cached by the chapters before it
     }
     chapters = {name: round(seconds + CHAPTER_OVERHEAD_S, 1) for name, seconds in chapters.items()}
-    return {"profile": profile, "device": device, "timing_model": model, "layers": layers,
+    return {"profile": profile, "device": runtime.device, "timing_model": model, "layers": layers,
             "precision": bench.runtime.precision, "chapters": chapters, "total_s": round(sum(chapters.values()), 1),
             "units": {k: ({kk: float(f"{vv:.3g}") for kk, vv in v.items()} if isinstance(v, dict) else float(f"{v:.3g}"))
                       for k, v in units.items()}}

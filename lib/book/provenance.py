@@ -87,7 +87,7 @@ class ReproduceNote:
                 f'<table class="reproduce-environment"><tbody>{rows}</tbody></table></details>')
 
 
-def reproduce_page(notebook: str, parameters: dict, device: str) -> ReproduceNote:
+def reproduce_page(notebook: str, settings) -> ReproduceNote:
     """The note that ends every chapter: how to re-run it with its profile and parameters, and
-    what it ran with. ``parameters`` is what :func:`lib.check_parameters` returned."""
-    return ReproduceNote(notebook, parameters, device)
+    what it ran with. ``settings``: what :func:`lib.chapter_settings` returned."""
+    return ReproduceNote(notebook, settings.parameters, settings.runtime.device)

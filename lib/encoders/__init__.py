@@ -9,10 +9,10 @@ from lib.encoders.extraction import Reps, extract_layers
 from lib.encoders.families import FAMILIES, family_of
 from lib.encoders.geometry import describe_layers
 from lib.encoders.layers import freeze_layers, run_layers
-from lib.encoders.loading import Encoder, load_encoder, model_identity, model_shape, pick_device
-from lib.encoders.runtime import Runtime, start_runtime
+from lib.encoders.loading import Encoder, load_encoder, model_identity, model_shape
+from lib.encoders.runtime import Runtime, resolve_runtime
 from lib.encoders.weights import relative_change, weight_change
 
 __all__ = ["Encoder", "FAMILIES", "Reps", "Runtime", "cached_layers", "describe_layers", "extract_layers",
-           "family_of", "freeze_layers", "load_encoder", "model_identity", "model_shape", "pick_device",
-           "relative_change", "run_layers", "start_runtime", "weight_change"]
+           "family_of", "freeze_layers", "load_encoder", "model_identity", "model_shape",
+           "relative_change", "resolve_runtime", "run_layers", "weight_change"]

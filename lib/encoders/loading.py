@@ -154,17 +154,6 @@ def _config_of(name: str):
     return config
 
 
-def pick_device(device: str = "auto") -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else is checked and returned."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} asked for, but torch sees no CUDA device; use 'cpu' or 'auto'")
-    if device.split(":")[0] not in ("cpu", "cuda", "mps"):
-        raise InputError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N, mps")
-    return device
-
-
 def model_identity(name: str, seed: int = 0) -> dict:
     """What model ``name`` is, by content: the key of every result computed from it.
 

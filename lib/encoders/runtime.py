@@ -17,7 +17,7 @@ import ctypes
 import ctypes.util
 import gc
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import torch
@@ -69,14 +69,34 @@ def autocast(device, precision: str):
     return torch.autocast(kind, dtype=DTYPES.get(precision, torch.bfloat16), enabled=precision in DTYPES)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Runtime:
+    """Where and how the book's work runs, resolved once at the entry (a chapter's settings or a
+    command): every stage takes it and none resolves a device of its own.
+
+    ``device``: a resolved torch device (``cpu``, ``cuda``, ``cuda:1``, ``mps``), never ``auto``;
+    ``precision``: ``fp32``, ``bf16`` or ``fp16`` for that device; ``attention``: the kernel
+    (``eager`` or ``sdpa``); ``data_dir``: the local data mirror (None: ``$BOOK_DATA_DIR``, then the
+    cache, then a download); ``rank`` and ``world``: this process and the number of processes
+    (torchrun); ``packing``: whether training packs its batches (:mod:`lib.finetune.packing`).
+    """
+
     device: str
     precision: str  # fp32 | bf16 | fp16 (resolved)
     attention: str  # eager | sdpa
+    data_dir: str | None = None
     rank: int = 0
     world: int = 1
-    packing: bool = False  # training packs batches into rows (lib.finetune.packing) where the family can
+    packing: bool = False
+
+    @property
+    def device_type(self) -> str:
+        """``cpu``, ``cuda`` or ``mps``: what a stored result depends on (not the GPU's index)."""
+        return self.device.split(":")[0]
+
+    def with_precision(self, precision: str) -> "Runtime":
+        """This runtime with ``precision`` (``auto``: this runtime's own), resolved for its device."""
+        return self if precision == "auto" else replace(self, precision=resolve_precision(self.device, precision))
 
     def autocast(self):
         return autocast(self.device, self.precision)
@@ -88,7 +108,7 @@ class Runtime:
 
     def grad_scaler(self) -> torch.amp.GradScaler:
         """A gradient scaler under fp16; a pass-through (``enabled=False``) for every other precision."""
-        return torch.amp.GradScaler(self.device.split(":")[0], enabled=self.scales_loss)
+        return torch.amp.GradScaler(self.device_type, enabled=self.scales_loss)
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         """DDP around ``model`` in a multi-process run; the model itself otherwise."""
@@ -147,10 +167,31 @@ def resolve_packing(device: str, packing: str | None = None) -> bool:
     return packing == "on" or (packing == "auto" and str(device).startswith("cuda"))
 
 
-def start_runtime(device: str, precision: str = "auto", distributed: bool = True, packing: str | None = None) -> Runtime:
-    """Resolve precision, attention and packing for ``device``; join the process group under torchrun."""
+def pick_device(device: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else is checked and returned."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device {device!r} asked for, but torch sees no CUDA device; use 'cpu' or 'auto'")
+    if device.split(":")[0] not in ("cpu", "cuda", "mps"):
+        raise InputError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N, mps")
+    return device
+
+
+def resolve_runtime(device: str = "auto", data_dir: str | None = None, distributed: bool = False,
+                    packing: str | None = None) -> Runtime:
+    """The one place where a device is resolved: ``device`` (``auto`` picks CUDA when there), its
+    precision, attention kernel and packing, and the data folder (``""`` means none). With
+    ``distributed`` under torchrun (``WORLD_SIZE`` > 1) it joins the process group and takes this
+    process's GPU.
+
+    >>> runtime = resolve_runtime("cpu", data_dir="")
+    >>> runtime.device, runtime.attention, runtime.data_dir, runtime.world
+    ('cpu', 'eager', None, 1)
+    """
+    device = pick_device(device)
     kind = device.split(":")[0]
-    precision = resolve_precision(device, precision)
+    precision = resolve_precision(device, "auto")
     packs = resolve_packing(device, packing)
     world = int(os.environ.get("WORLD_SIZE", "1")) if distributed else 1
     rank = int(os.environ.get("RANK", "0")) if world > 1 else 0
@@ -160,4 +201,4 @@ def start_runtime(device: str, precision: str = "auto", distributed: bool = True
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
             torch.cuda.set_device(device)
     return Runtime(device=device, precision=precision, attention="sdpa" if kind == "cuda" else "eager",
-                   rank=rank, world=world, packing=packs)
+                   data_dir=data_dir or None, rank=rank, world=world, packing=packs)

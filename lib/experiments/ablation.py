@@ -17,17 +17,16 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from lib.encoders.loading import load_encoder, model_shape, pick_device
-from lib.encoders.runtime import start_runtime
+from lib.encoders.loading import load_encoder, model_shape
+from lib.encoders.runtime import Runtime
 from lib.experiments.prefix import PrefixStates
 from lib.experiments.restoring import restoring, restoring_cached, restoring_data
 from lib.finetune.config import FinetuneConfig, Finetuning
-from lib.finetune.loop import prepare
-from lib.finetune.store import get_or_train, stored
+from lib.finetune.loop import Prepared, prepare
+from lib.finetune.store import FineTuned, get_or_train, stored
 from lib.finetune.tasks import check_task
 from lib.errors import InputError
 
-MAIN_METRIC = {"nli": "accuracy", "sentiment": "accuracy", "parsing": "las", "qa": "f1"}
 EXPERIMENTS = ("freezing", "restore_bottom", "restore_top")
 
 
@@ -49,6 +48,15 @@ class Ablation:
     batch_size: Mapping[str, int]
     n_eval: int
     seeds: Sequence[int] | None = None
+
+    PARAMETERS = ("ablation_grid", "ablation_n_train", "ablation_batch_size", "ablation_n_eval", "ablation_seeds")
+
+    @classmethod
+    def from_parameters(cls, values: Mapping) -> "Ablation":
+        """The stage a chapter's (or a profile's) checked parameters set."""
+        return cls(grid=values["ablation_grid"], n_train=values["ablation_n_train"],
+                   batch_size=values["ablation_batch_size"], n_eval=values["ablation_n_eval"],
+                   seeds=values["ablation_seeds"])
 
     def config(self, finetuning: Finetuning, task: str, seed: int, k: int) -> FinetuneConfig:
         """The fine-tuning config of one grid point: the book's settings, the ablation's sizes."""
@@ -74,10 +82,10 @@ def check_grid(grid, model: str) -> tuple[int, ...]:
     return tuple(sorted(set(grid)))
 
 
-def freezing_grid(finetuning: Finetuning, ablation: Ablation, task: str, data_dir: str | None = None,
-                  device: str = "auto", progress: bool = True) -> list[dict]:
-    """Manifests of the grid's fine-tuned models (``ablation.grid`` x its seeds: ``ablation.seeds``,
-    else ``finetuning.seeds``).
+def freezing_grid(finetuning: Finetuning, ablation: Ablation, task: str, runtime: Runtime,
+                  progress: bool = True) -> list[FineTuned]:
+    """The grid's fine-tuned models (``ablation.grid`` x its seeds: ``ablation.seeds``, else
+    ``finetuning.seeds``).
 
     Stored models are reused; the missing frozen ones train on :class:`PrefixStates` of the
     pre-trained encoder, computed once per task (per seed for a random-init model).
@@ -86,37 +94,37 @@ def freezing_grid(finetuning: Finetuning, ablation: Ablation, task: str, data_di
     grid = check_grid(ablation.grid, finetuning.model)
     seeds = finetuning.seeds if ablation.seeds is None else ablation.seeds
     configs = [ablation.config(finetuning, task, seed, k) for k in grid for seed in seeds]
-    missing = [c for c in configs if stored(c, device) is None]
+    missing = [c for c in configs if stored(c, runtime) is None]
     if missing:
-        _train_grid(missing, data_dir, device, progress)
-    return [get_or_train(c, data_dir=data_dir, device=device, progress=progress) for c in configs]
+        _train_grid(missing, runtime, progress)
+    return [get_or_train(c, runtime, progress=progress) for c in configs]
 
 
-def _train_grid(configs: list[FinetuneConfig], data_dir: str | None, device: str, progress: bool) -> None:
+def _train_grid(configs: list[FinetuneConfig], runtime: Runtime, progress: bool) -> None:
     """Train the missing grid models: the data is loaded and encoded once, the frozen prefix
     computed once (per seed only for a random-init model, whose bottom differs per seed)."""
-    runtime = start_runtime(pick_device(device), configs[0].precision, distributed=False)
+    runtime = runtime.with_precision(configs[0].precision)
     shared = not configs[0].model.startswith("random-init")
     for prefix_seed in ([configs[0].seed] if shared else sorted({c.seed for c in configs})):
         group = [c for c in configs if shared or c.seed == prefix_seed]
         encoder = load_encoder(group[0].model, device=runtime.device, seed=prefix_seed, attention=runtime.attention)
-        data, features = prepare(group[0], encoder.tokenizer, data_dir)
+        prepared = prepare(group[0], encoder.tokenizer, runtime.data_dir)
         for config in (c for c in group if c.freeze_below == 0):  # nothing frozen: the plain features
-            get_or_train(config, data_dir=data_dir, device=device, progress=progress, prepared=(data, features))
+            get_or_train(config, runtime, progress=progress, prepared=prepared)
         frozen = sorted({c.freeze_below for c in group} - {0})
         if not frozen:
             continue
-        prefix = PrefixStates(encoder.model, features, encoder.tokenizer.pad_token_id, runtime.device,
+        prefix = PrefixStates(encoder.model, prepared.features, encoder.tokenizer.pad_token_id, runtime.device,
                               runtime.precision, progress=progress)
         for k in frozen:
             prefix.advance(k)
-            with_states = (data, tuple(prefix.features(split) for split in range(3)))
+            with_states = Prepared(prepared.data, tuple(prefix.features(split) for split in range(3)))
             for config in (c for c in group if c.freeze_below == k):
-                get_or_train(config, data_dir=data_dir, device=device, progress=progress, prepared=with_states)
+                get_or_train(config, runtime, progress=progress, prepared=with_states)
 
 
-def ablation_table(finetuning: Finetuning, ablation: Ablation, task: str, data_dir: str | None = None,
-                   device: str = "auto", progress: bool = True) -> pd.DataFrame:
+def ablation_table(finetuning: Finetuning, ablation: Ablation, task: str, runtime: Runtime,
+                   progress: bool = True) -> pd.DataFrame:
     """Tidy scores: (task, seed, experiment, k, metric, value) for freezing and both restorings.
 
     Freezing models come from :func:`freezing_grid`; restoring starts from the book's fine-tuned
@@ -124,35 +132,17 @@ def ablation_table(finetuning: Finetuning, ablation: Ablation, task: str, data_d
     ``ablation.n_eval`` examples.
     """
     rows = []
-    for manifest in freezing_grid(finetuning, ablation, task, data_dir, device, progress):
-        rows += [{"seed": manifest["seed"], "experiment": "freezing", "k": manifest["config"]["freeze_below"],
-                  "metric": name, "value": value} for name, value in manifest["metrics"].items()]
+    for tuned in freezing_grid(finetuning, ablation, task, runtime, progress):
+        rows += [{"seed": tuned.seed, "experiment": "freezing", "k": tuned.config.freeze_below,
+                  "metric": name, "value": value} for name, value in tuned.metrics.items()]
     table, prepared = pd.DataFrame(rows), None
     for seed in finetuning.seeds if ablation.seeds is None else ablation.seeds:
-        manifest = get_or_train(finetuning.config(task, seed), data_dir=data_dir, device=device, progress=progress)
-        if prepared is None and not restoring_cached(manifest, finetuning.model, ablation.n_eval, device):
-            prepared = restoring_data(manifest, ablation.n_eval, load_encoder(finetuning.model).tokenizer, data_dir)
-        scores = restoring(manifest, finetuning.model, ablation.n_eval, data_dir, device, progress, prepared)
+        tuned = get_or_train(finetuning.config(task, seed), runtime, progress=progress)
+        if prepared is None and not restoring_cached(tuned, finetuning.model, ablation.n_eval, runtime):
+            prepared = restoring_data(tuned, ablation.n_eval, load_encoder(finetuning.model).tokenizer, runtime.data_dir)
+        scores = restoring(tuned, finetuning.model, ablation.n_eval, runtime, progress, prepared)
         table = pd.concat([table, scores.assign(seed=seed)], ignore_index=True)
     return table.assign(task=task)[["task", "seed", "experiment", "k", "metric", "value"]]
-
-
-def summary(table: pd.DataFrame) -> dict:
-    """The ``ablate`` command's JSON: per k, the main metric (mean over seeds) of each experiment."""
-    task = table["task"].iloc[0]
-    metric = MAIN_METRIC[task]
-    main = table[table.metric == metric]
-    means = main.groupby(["k", "experiment"])["value"].mean().unstack()
-    per_seed = main.pivot_table(index=["k", "experiment"], columns="seed", values="value")
-    entries = []
-    for k in sorted(main.k.unique()):
-        entry = {"k": int(k)}
-        for experiment in EXPERIMENTS:
-            if experiment in means.columns and not np.isnan(means.loc[k, experiment]):
-                entry[experiment] = round(float(means.loc[k, experiment]), 4)
-                entry[f"{experiment}_seeds"] = [round(float(v), 4) for v in per_seed.loc[(k, experiment)]]
-        entries.append(entry)
-    return {"task": task, "metric": metric, "entries": entries}
 
 
 def share_lost(table: pd.DataFrame, chance: dict[str, float]) -> pd.Series:

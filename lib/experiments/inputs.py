@@ -13,14 +13,17 @@ shared pool (:mod:`lib.experiments.findings`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Mapping
+
 import numpy as np
 import pandas as pd
 
 from lib.data import Record, load_ewt
-from lib.encoders.loading import pick_device
+from lib.encoders.runtime import Runtime
 from lib.experiments.shift import domain_sentences
 from lib.finetune.config import Finetuning
-from lib.finetune.layers import task_layers
+from lib.finetune.vectors import task_layers
 from lib.finetune.tasks import check_task
 from lib.similarity.compare import sample_tokens, versus_pretrained
 from lib.errors import InputError
@@ -51,23 +54,41 @@ def similarity_sentences(task: str, inputs: str, n: int, data_dir: str | None = 
     return domain_sentences("wikipedia" if inputs == "wikipedia" else _OWN_DOMAIN[task], n, data_dir)
 
 
-def input_vectors(finetuning: Finetuning, task: str, inputs: str, n_sentences: int, n_tokens: int, seed: int,
-                  pooling: str = "first", data_dir: str | None = None, device: str = "cpu",
+@dataclass(frozen=True)
+class Similarity:
+    """The similarity stage's settings: ``n_sentences`` held-out sentences per text (0: all), of
+    which ``n_tokens`` word tokens are drawn with ``seed``; word vectors pooled by ``pooling``; RDMs
+    with dissimilarity ``method`` (:mod:`lib.similarity.rsa`)."""
+
+    n_sentences: int
+    n_tokens: int
+    seed: int = 0
+    method: str = "cosine"
+    pooling: str = "first"
+
+    PARAMETERS = ("probe_test_sentences", "similarity_tokens", "seed", "rdm_method", "pooling")
+
+    @classmethod
+    def from_parameters(cls, values: Mapping) -> "Similarity":
+        """The stage a chapter's (or a profile's) checked parameters set: the probes' test sentences."""
+        return cls(n_sentences=values["probe_test_sentences"], n_tokens=values["similarity_tokens"],
+                   seed=values["seed"], method=values["rdm_method"], pooling=values["pooling"])
+
+
+def input_vectors(finetuning: Finetuning, similarity: Similarity, task: str, inputs: str, runtime: Runtime,
                   progress: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The pre-trained and each fine-tuned seed's vectors (layers, tokens, hidden) of ``n_tokens``
-    word tokens (drawn with ``seed``) of ``inputs``."""
-    records = similarity_sentences(task, inputs, n_sentences, data_dir)
-    pre, tuned = task_layers(finetuning, task, records, pooling=pooling, data_dir=data_dir, device=device,
-                             progress=progress)
-    index = sample_tokens(pre.n_words, n_tokens, seed)
+    """The pre-trained and each fine-tuned seed's vectors (layers, tokens, hidden) of
+    ``similarity.n_tokens`` word tokens (drawn with its seed) of ``inputs``."""
+    records = similarity_sentences(task, inputs, similarity.n_sentences, runtime.data_dir)
+    pre, tuned = task_layers(finetuning, task, records, runtime, pooling=similarity.pooling, progress=progress)
+    index = sample_tokens(pre.n_words, similarity.n_tokens, similarity.seed)
     return pre.vectors[:, index], [t.vectors[:, index] for t in tuned]
 
 
-def similarity_table(finetuning: Finetuning, task: str, inputs: str, n_sentences: int, n_tokens: int, seed: int,
-                     method: str = "cosine", standardize: bool = False, pooling: str = "first",
-                     data_dir: str | None = None, device: str = "cpu", progress: bool = True) -> pd.DataFrame:
+def similarity_table(finetuning: Finetuning, similarity: Similarity, task: str, inputs: str, runtime: Runtime,
+                     standardize: bool = False, progress: bool = True) -> pd.DataFrame:
     """:func:`lib.similarity.compare.versus_pretrained` of ``task`` on ``inputs``, with columns
     ``task`` and ``inputs``."""
-    pre, tuned = input_vectors(finetuning, task, inputs, n_sentences, n_tokens, seed, pooling, data_dir, device,
-                               progress)
-    return versus_pretrained(pre, tuned, method, standardize, device=pick_device(device)).assign(task=task, inputs=inputs)
+    pre, tuned = input_vectors(finetuning, similarity, task, inputs, runtime, progress)
+    return versus_pretrained(pre, tuned, similarity.method, standardize,
+                             device=runtime.device).assign(task=task, inputs=inputs)

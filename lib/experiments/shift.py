@@ -9,7 +9,6 @@ words are rarer. Where labels exist, the fine-tuned models are also scored out o
 """
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -18,15 +17,15 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from lib.artifacts import artifact_path, atomic_path
+from lib.artifacts import cached_json
 from lib.data import (EWT_GENRES, GUM_GENRES, VADER_DOMAINS, Record, load_ewt, load_gum, load_snli, load_vader,
                       load_wikipedia, records_digest, split_words)
-from lib.encoders.loading import pick_device
+from lib.encoders.runtime import Runtime
 from lib.finetune.config import Finetuning
 from lib.finetune.features import encode_task
-from lib.finetune.layers import model_identity, model_layers
 from lib.finetune.metrics import evaluate
-from lib.finetune.store import get_or_train, shared_finetuned
+from lib.finetune.store import FineTuned, get_or_train
+from lib.finetune.vectors import Pretrained
 from lib.finetune.tasks import SENTIMENT_BAND, TaskData, check_task, load_task
 from lib.similarity.compare import versus_pretrained
 from lib.errors import InputError
@@ -145,9 +144,17 @@ class DomainShift:
     n_eval: int
     method: str = "cosine"
 
+    PARAMETERS = ("shift_domains", "shift_sentences", "shift_tokens", "shift_eval", "rdm_method")
 
-def shift_tables(finetuning: Finetuning, shift: DomainShift, task: str, domains: Sequence[str] | None = None,
-                 seed: int = 0, pooling: str = "first", data_dir: str | None = None, device: str = "auto",
+    @classmethod
+    def from_parameters(cls, values: Mapping) -> "DomainShift":
+        """The stage a chapter's (or a profile's) checked parameters set."""
+        return cls(domains=values["shift_domains"], n_sentences=values["shift_sentences"],
+                   n_tokens=values["shift_tokens"], n_eval=values["shift_eval"], method=values["rdm_method"])
+
+
+def shift_tables(finetuning: Finetuning, shift: DomainShift, task: str, runtime: Runtime,
+                 domains: Sequence[str] | None = None, seed: int = 0, pooling: str = "first",
                  progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(similarity, scores)`` of ``task``'s fine-tuned models across ``domains`` (default:
     ``shift.domains[task]``); ``seed`` draws the token samples.
@@ -161,25 +168,23 @@ def shift_tables(finetuning: Finetuning, shift: DomainShift, task: str, domains:
     domains = check_domains(domains or shift.domains[task])
     if len(finetuning.seeds) < 1:
         raise InputError("domain shift needs at least one fine-tuning seed")
-    sentences = {d: domain_sentences(d, shift.n_sentences, data_dir) for d in domains}
+    sentences = {d: domain_sentences(d, shift.n_sentences, runtime.data_dir) for d in domains}
     samples = matched_samples({d: [w.lower() for r in s for w in r.words] for d, s in sentences.items()},
                               shift.n_tokens, seed)  # before any heavy work
-    manifests = [get_or_train(finetuning.config(task, s), data_dir=data_dir, device=device, progress=progress)
-                 for s in finetuning.seeds]
-    pre = {d: model_layers(finetuning.model, s, pooling=pooling, device=device, progress=progress)
-           for d, s in sentences.items()}
+    models = [get_or_train(finetuning.config(task, s), runtime, progress=progress) for s in finetuning.seeds]
+    pretrained = Pretrained(finetuning.model)
+    pre = {d: pretrained.layers(s, runtime, pooling=pooling, progress=progress) for d, s in sentences.items()}
     tables = []
     for domain in domains:
-        tuned = [model_layers(m, sentences[domain], pooling=pooling, device=device, progress=progress)
-                 for m in manifests]
+        tuned = [m.layers(sentences[domain], runtime, pooling=pooling, progress=progress) for m in models]
         index = samples[domain]
         table = versus_pretrained(pre[domain].vectors[:, index], [t.vectors[:, index] for t in tuned], shift.method,
-                                  device=pick_device(device), measures=("rsa", "cka"))
+                                  device=runtime.device, measures=("rsa", "cka"))
         tables.append(table.assign(domain=domain))
     similarity = pd.concat(tables, ignore_index=True).assign(task=task)
     similarity["in_domain"] = similarity.domain.isin(IN_DOMAIN[task])
     similarity = similarity[["task", "domain", "in_domain", "layer", "measure", "value", "seed_floor"]]
-    scores = domain_scores(task, manifests, domains, shift.n_eval, data_dir, device)
+    scores = domain_scores(task, models, domains, shift.n_eval, runtime)
     return similarity, scores
 
 
@@ -199,25 +204,23 @@ def _labelled(task: str, domain: str, n: int, data_dir: str | None) -> list[Reco
     return [records[i] for i in (order[:n] if n > 0 else order)]
 
 
-def _cached_score(manifest: dict, task: str, domain: str, records: list[Record], device: str) -> dict:
-    device = pick_device(device)
-    identity = {"model": model_identity(manifest), "settings": manifest["identity"]["settings"], "task": task,
-                "domain": domain, "records": records_digest(records), "device_type": device.split(":")[0]}
-    path = artifact_path("shift-scores", identity, ".json")
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    model = shared_finetuned(manifest, device=device)
-    data = TaskData(task, domain, [], [], records, tuple(manifest["labels"]))
-    features = encode_task(records, model.tokenizer, data, manifest["config"]["max_length"])
-    metrics = evaluate(model, features, task, model.tokenizer.pad_token_id, records=records,
-                       precision=manifest["config"]["precision"])
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(metrics), encoding="utf-8")
-    return metrics
+def _score(tuned: FineTuned, task: str, domain: str, records: list[Record], runtime: Runtime) -> dict:
+    """``tuned``'s metrics on ``records`` of ``domain`` (stored by content)."""
+    identity = {"model": tuned.identity, "settings": tuned.trained, "task": task, "domain": domain,
+                "records": records_digest(records), "device_type": runtime.device_type}
+
+    def compute() -> dict:
+        model = tuned.shared(runtime.device)
+        data = TaskData(task, domain, [], [], records, tuned.labels)
+        features = encode_task(records, model.tokenizer, data, tuned.config.max_length)
+        return evaluate(model, features, task, model.tokenizer.pad_token_id, records=records,
+                        precision=tuned.config.precision)
+
+    return cached_json("shift-scores", identity, compute)
 
 
-def domain_scores(task: str, manifests: list[dict], domains: Sequence[str], n_eval: int,
-                  data_dir: str | None = None, device: str = "auto") -> pd.DataFrame:
+def domain_scores(task: str, models: list[FineTuned], domains: Sequence[str], n_eval: int,
+                  runtime: Runtime) -> pd.DataFrame:
     """The task metric of each fine-tuned model on up to ``n_eval`` labelled examples (0: all) of
     each domain that has the task's labels. A task's only in-domain test set (SNLI for NLI, the
     movie snippets for sentiment) is scored as in chapter 2: the model's own test score, on its
@@ -225,32 +228,14 @@ def domain_scores(task: str, manifests: list[dict], domains: Sequence[str], n_ev
     rows = []
     for domain in domains:
         if IN_DOMAIN[task] == {domain}:  # the task's own test set: chapter 2's score, on chapter 2's examples
-            rows += [{"task": task, "seed": m["seed"], "domain": domain, "in_domain": True, "metric": name,
-                      "value": value, "n": m["config"]["n_test"]} for m in manifests for name, value in m["metrics"].items()]
+            rows += [{"task": task, "seed": m.seed, "domain": domain, "in_domain": True, "metric": name,
+                      "value": value, "n": m.config.n_test} for m in models for name, value in m.metrics.items()]
             continue
-        records = _labelled(task, domain, n_eval, data_dir)
+        records = _labelled(task, domain, n_eval, runtime.data_dir)
         if not records:
             continue
-        for manifest in manifests:
-            metrics = _cached_score(manifest, task, domain, records, device)
-            rows += [{"task": task, "seed": manifest["seed"], "domain": domain, "in_domain": domain in IN_DOMAIN[task],
+        for tuned in models:
+            metrics = _score(tuned, task, domain, records, runtime)
+            rows += [{"task": task, "seed": tuned.seed, "domain": domain, "in_domain": domain in IN_DOMAIN[task],
                       "metric": name, "value": value, "n": len(records)} for name, value in metrics.items()]
     return pd.DataFrame(rows, columns=["task", "seed", "domain", "in_domain", "metric", "value", "n"])
-
-
-def _rounded(value) -> float | None:
-    """A JSON number: rounded, and None for a missing value (NaN, such as a floor from one seed)."""
-    return None if value is None or value != value else round(float(value), 4)
-
-
-def summary(similarity: pd.DataFrame, scores: pd.DataFrame) -> dict:
-    """The ``shift`` command's JSON: one entry per domain and layer, and the out-of-domain scores."""
-    wide = similarity.pivot_table(index=["domain", "in_domain", "layer"], columns="measure",
-                                  values=["value", "seed_floor"])
-    entries = [{"domain": domain, "layer": int(layer), "in_domain": bool(in_domain),
-                **{m: _rounded(row.get(("value", m))) for m in ("rsa", "cka")},
-                **{f"{m}_seed_floor": _rounded(row.get(("seed_floor", m))) for m in ("rsa", "cka")}}
-               for (domain, in_domain, layer), row in wide.iterrows()]
-    return {"task": similarity.task.iloc[0], "entries": entries,
-            "scores": scores.groupby(["domain", "in_domain", "metric"], as_index=False)["value"].mean()
-            .round(4).to_dict("records")}

@@ -19,7 +19,7 @@ import pandas as pd
 
 from lib.data import Record
 from lib.finetune.config import Finetuning
-from lib.finetune.tasks import load_task
+from lib.finetune.tasks import load_test
 
 
 def chance_scores(task: str, records: list[Record]) -> dict[str, float]:
@@ -46,6 +46,6 @@ def chance_table(finetuning: Finetuning, tasks: list[str], n_test: int, data_dir
     chapter 2 (``n_test``) and the ablations (``n_eval``) score on."""
     rows = []
     for task in tasks:
-        data = load_task(task, 1, 1, n_test, finetuning.nli_dataset if task == "nli" else "", data_dir=data_dir)
+        data = load_test(task, n_test, finetuning.nli_dataset if task == "nli" else "", data_dir)
         rows += [{"task": task, "metric": m, "chance": v} for m, v in chance_scores(task, data.test).items()]
     return pd.DataFrame(rows, columns=["task", "metric", "chance"])

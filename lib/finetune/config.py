@@ -91,7 +91,7 @@ class FinetuneConfig:
         ``packing: True`` where its batches were packed (absent where they were padded)."""
         packing = {"packing": True} if self.packs(runtime) else {}
         return {**asdict(self), "precision": runtime.precision, "attention": runtime.attention,
-                "device_type": runtime.device.split(":")[0], "processes": runtime.world, **packing}
+                "device_type": runtime.device_type, "processes": runtime.world, **packing}
 
     def identity(self, runtime: Runtime, hub_files: Mapping[str, str] | None = None) -> dict:
         """The store key's content: the settings, how it runs (precision, kernel, device type, number
@@ -126,6 +126,18 @@ class Finetuning:
     learning_rate: float
     head_learning_rate: float
     max_length: Mapping[str, int]
+
+    PARAMETERS = ("model", "seeds", "nli_dataset", "n_train", "n_dev", "n_test", "epochs", "train_batch_size",
+                  "learning_rate", "head_learning_rate", "max_length")
+
+    @classmethod
+    def from_parameters(cls, values: Mapping) -> "Finetuning":
+        """The stage a chapter's (or a profile's) checked parameters set (``train_batch_size`` is
+        ``batch_size`` here)."""
+        return cls(model=values["model"], seeds=values["seeds"], nli_dataset=values["nli_dataset"],
+                   n_train=values["n_train"], n_dev=values["n_dev"], n_test=values["n_test"], epochs=values["epochs"],
+                   batch_size=values["train_batch_size"], learning_rate=values["learning_rate"],
+                   head_learning_rate=values["head_learning_rate"], max_length=values["max_length"])
 
     def config(self, task: str, seed: int, freeze_below: int = 0) -> FinetuneConfig:
         """The checked config of the model fine-tuned on ``task`` with ``seed``."""

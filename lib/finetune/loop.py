@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from lib.finetune.features import collate, encode_task, length_grouped_batches
 from lib.finetune.heads import TaskModel, make_head
 from lib.finetune.packing import pack
 from lib.finetune.metrics import evaluate
-from lib.finetune.tasks import load_task
+from lib.finetune.tasks import TaskData, load_task
 from lib.errors import InputError
 
 LOG_EVERY = 10  # steps between two points of the training-loss curve
@@ -76,37 +76,47 @@ def build_model(config: FinetuneConfig, n_labels: int, runtime: Runtime) -> Task
     return model.to(runtime.device).train()
 
 
-def _load(config: FinetuneConfig, data_dir: str | None, hub_files: Mapping[str, str] | None):
-    return load_task(config.task, config.n_train, config.n_dev, config.n_test, config.dataset, data_dir, hub_files)
+class Prepared(NamedTuple):
+    """A task's data and its encoded splits: what :func:`prepare` returns and training reads."""
 
-
-def _encode(data, tokenizer, max_length: int) -> tuple[list[dict], ...]:
-    return tuple(encode_task(split, tokenizer, data, max_length) for split in (data.train, data.dev, data.test))
+    data: TaskData
+    features: tuple[list[dict], list[dict], list[dict]]  # train, dev, test
 
 
 def prepare(config: FinetuneConfig, tokenizer, data_dir: str | None = None,
-            hub_files: Mapping[str, str] | None = None) -> tuple:
-    """``(data, (train, dev, test) features)`` of ``config``'s task, encoded by ``tokenizer``."""
+            hub_files: Mapping[str, str] | None = None) -> Prepared:
+    """``config``'s task data, its splits encoded by ``tokenizer``."""
     data = _load(config, data_dir, hub_files)
-    return data, _encode(data, tokenizer, config.max_length)
+    return Prepared(data, _encode(data, tokenizer, config.max_length))
 
 
-def train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtime, data_dir: str | None,
-          progress: bool, checkpoint_every: int, hub_files: Mapping[str, str] | None = None,
-          prepared: tuple | None = None) -> dict:
-    """Fine-tune and store in ``folder`` (the store's place for ``identity``); resumes from
-    ``<folder>.partial`` when a checkpoint is there (the manifest's ``resumed_from`` lists the steps).
-    On a GPU it runs with deterministic kernels where torch has them."""
+def _load(config: FinetuneConfig, data_dir: str | None, hub_files: Mapping[str, str] | None) -> TaskData:
+    return load_task(config.task, config.n_train, config.n_dev, config.n_test, config.dataset, data_dir, hub_files)
+
+
+def _encode(data: TaskData, tokenizer, max_length: int) -> tuple[list[dict], list[dict], list[dict]]:
+    return tuple(encode_task(split, tokenizer, data, max_length) for split in (data.train, data.dev, data.test))
+
+
+def train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtime, progress: bool,
+          checkpoint_every: int, hub_files: Mapping[str, str] | None = None,
+          prepared: Prepared | None = None) -> dict:
+    """Fine-tune and store in ``folder`` (the store's place for ``identity``); returns the manifest.
+    Resumes from ``<folder>.partial`` when a checkpoint is there (the manifest's ``resumed_from``
+    lists the steps). On a GPU it runs with deterministic kernels where torch has them."""
     with deterministic_kernels(runtime.device):
-        return _train(config, folder, identity, runtime, data_dir, progress, checkpoint_every, hub_files, prepared)
+        return _train(config, folder, identity, runtime, progress, checkpoint_every, hub_files, prepared)
 
 
-def _train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtime, data_dir: str | None,
-           progress: bool, checkpoint_every: int, hub_files: Mapping[str, str] | None,
-           prepared: tuple | None) -> dict:
-    data = _load(config, data_dir, hub_files) if prepared is None else prepared[0]
-    model = build_model(config, len(data.labels), runtime)
-    features = _encode(data, model.tokenizer, config.max_length) if prepared is None else prepared[1]
+def _train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtime, progress: bool,
+           checkpoint_every: int, hub_files: Mapping[str, str] | None, prepared: Prepared | None) -> dict:
+    if prepared is None:  # the data first: the head's size is its label count; then encoded by the model's tokenizer
+        data = _load(config, runtime.data_dir, hub_files)
+        model = build_model(config, len(data.labels), runtime)
+        features = _encode(data, model.tokenizer, config.max_length)
+    else:
+        data, features = prepared
+        model = build_model(config, len(data.labels), runtime)
     train_features, dev_features, test_features = features
     pad_id = model.tokenizer.pad_token_id
     packs = config.packs(runtime)
@@ -174,4 +184,4 @@ def _train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtim
         checkpoints.save_model(folder, model, manifest)
         shutil.rmtree(partial, ignore_errors=True)
     runtime.barrier()
-    return dict(checkpoints.read_manifest(folder), checkpoint=str(folder))
+    return checkpoints.read_manifest(folder)

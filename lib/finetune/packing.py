@@ -13,7 +13,7 @@ first token (the heads mask padding out).
 
 The batch, its loss and its gradients are the padded batch's; only the layout differs, so
 dropout draws differ (packing changes a run as a different dropout seed would). It is the
-training layout on a GPU (:func:`lib.encoders.runtime.start_runtime`); evaluation stays padded.
+training layout on a GPU (:func:`lib.encoders.runtime.resolve_runtime`); evaluation stays padded.
 """
 from __future__ import annotations
 

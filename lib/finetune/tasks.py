@@ -23,6 +23,7 @@ from lib.errors import InputError
 TASKS = ("nli", "sentiment", "parsing", "qa")
 METRICS = {"nli": ("accuracy",), "sentiment": ("accuracy",), "parsing": ("uas", "las"),
            "qa": ("f1", "exact_match")}
+MAIN_METRIC = {"nli": "accuracy", "sentiment": "accuracy", "parsing": "las", "qa": "f1"}  # what a verdict reads
 SENTIMENT_BAND = 0.5  # |mean rating| below this is neutral and dropped
 SENTIMENT_LABELS = ("negative", "positive")
 
@@ -132,6 +133,12 @@ def load_task(task: str, n_train: int, n_dev: int, n_test: int, dataset: str = "
         labels = ()
     return TaskData(task, dataset, _sample(train, n_train, 0), _sample(dev, n_dev, 0),
                     _sample(test, n_test, 0), labels)
+
+
+def load_test(task: str, n_test: int, dataset: str = "", data_dir: str | None = None) -> TaskData:
+    """The task's first ``n_test`` test examples (0: all), the same ones :func:`load_task` scores a
+    model on (its train and dev splits hold one example each: nothing trains on them)."""
+    return load_task(task, 1, 1, n_test, dataset, data_dir)
 
 
 def label_of(record: Record, task: str, labels: tuple[str, ...]) -> int:

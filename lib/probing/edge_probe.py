@@ -20,6 +20,8 @@ scores come back at the end (no host synchronisation inside the loops).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
@@ -157,30 +159,50 @@ def layer_masks(n_layers: int, single: bool = True, cumulative: bool = False) ->
     return torch.cat(rows) if rows else torch.zeros(0, n_layers, dtype=torch.bool)
 
 
+@dataclass(frozen=True)
+class EdgeTraining:
+    """How edge probes train: ``epochs`` passes over the targets in shuffled batches of
+    ``batch_size`` targets; Adam at rate ``lr`` (the scalar mix's ``s`` and ``gamma`` at ``10 * lr``);
+    ``dropout`` before the MLP's output layer; ``precision`` of the large products (``auto``, ``fp32``
+    or ``bf16``: :func:`probe_precision`); on ``device``.
+
+    >>> EdgeTraining(epochs=2)
+    EdgeTraining(epochs=2, batch_size=256, lr=0.001, dropout=0.3, precision='auto', device='cpu')
+    """
+
+    epochs: int = 4
+    batch_size: int = 256
+    lr: float = 1e-3
+    dropout: float = 0.3
+    precision: str = "auto"
+    device: str = "cpu"
+
+
 def fit_edge_probes(vectors: np.ndarray, spans: list[tuple[torch.Tensor, torch.Tensor]], labels: np.ndarray,
-                    label_set: tuple[str, ...], seed: int, epochs: int = 4, masks: torch.Tensor | None = None,
-                    batch_size: int = 256, lr: float = 1e-3, multi_label: bool = False,
-                    dropout: float = 0.3, precision: str = "auto", device: str = "cpu") -> EdgeProbes:
+                    label_set: tuple[str, ...], seed: int, training: EdgeTraining = EdgeTraining(),
+                    masks: torch.Tensor | None = None, multi_label: bool = False) -> EdgeProbes:
     """Train probes on ``vectors`` (layers, rows, hidden), one per row of ``masks`` (default: one
-    probe mixing every layer), on ``device``. ``precision``: ``bf16`` runs the large products in
-    bf16 (on a CPU with native bf16 kernels a batched product runs about 4x faster than in fp32),
-    ``fp32`` does not, ``auto`` picks bf16 where the device has it (:func:`probe_precision`).
+    probe mixing every layer), as ``training`` says (:class:`EdgeTraining`). Its ``precision``:
+    ``bf16`` runs the large products in bf16 (on a CPU with native bf16 kernels a batched product
+    runs about 4x faster than in fp32), ``fp32`` does not, ``auto`` picks bf16 where the device has
+    it (:func:`probe_precision`).
 
     ``spans`` from :func:`span_index`; ``labels`` strings within ``label_set`` (with
     ``multi_label``, sets of them joined by ``+``).
     """
+    device, lr = training.device, training.lr
     x, spans, y = _on(device, vectors, spans, labels, label_set, multi_label)
     masks = torch.ones(1, x.shape[0], dtype=torch.bool) if masks is None else torch.as_tensor(masks, dtype=torch.bool)
     torch.manual_seed(seed)
-    probes = EdgeProbes(x.shape[2], len(label_set), len(spans), masks, dropout=dropout,
-                        bf16=probe_precision(precision, device) == "bf16").to(device)
+    probes = EdgeProbes(x.shape[2], len(label_set), len(spans), masks, dropout=training.dropout,
+                        bf16=probe_precision(training.precision, device) == "bf16").to(device)
     mixing = [probes.mix, probes.gamma]  # 10x the rate: few steps must still move the layer weights
     rest = [p for name, p in probes.named_parameters() if name not in ("mix", "gamma")]
     optimizer = torch.optim.Adam([{"params": rest, "lr": lr}, {"params": mixing, "lr": 10 * lr}])
     generator = torch.Generator().manual_seed(seed)
     probes.train()
-    for _ in range(epochs):
-        for rows in torch.randperm(len(y), generator=generator).to(device).split(batch_size):
+    for _ in range(training.epochs):
+        for rows in torch.randperm(len(y), generator=generator).to(device).split(training.batch_size):
             logits = probes([_gather(x, begin[rows], end[rows]) for begin, end in spans], len(rows))
             target = y[rows].expand(len(probes.masks), *y[rows].shape)
             if multi_label:  # the sum over probes of each probe's mean loss
@@ -217,9 +239,9 @@ def score_edge_probes(probes: EdgeProbes, vectors: np.ndarray, spans, labels: np
 
 
 def fit_edge_probe(vectors: np.ndarray, spans, labels: np.ndarray, label_set: tuple[str, ...], seed: int,
-                   epochs: int = 4, **options) -> EdgeProbes:
+                   training: EdgeTraining = EdgeTraining(), multi_label: bool = False) -> EdgeProbes:
     """One probe over every layer of ``vectors`` (one layer, or several for a scalar mix)."""
-    return fit_edge_probes(vectors, spans, labels, label_set, seed, epochs, **options)
+    return fit_edge_probes(vectors, spans, labels, label_set, seed, training, multi_label=multi_label)
 
 
 def score_edge_probe(probe: EdgeProbes, vectors: np.ndarray, spans, labels: np.ndarray,

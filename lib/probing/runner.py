@@ -16,19 +16,21 @@ Per edge task, beside the per-layer probes: cumulative scalar mixes of layers ``
 """
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from lib.artifacts import artifact_path, atomic_path
+from lib.artifacts import cached_json
 from lib.data import Record, records_digest
 from lib.encoders.extraction import Reps, to_words, word_starts
-from lib.encoders.loading import pick_device
-from lib.finetune.layers import model_identity, model_layers
-from lib.probing.edge_probe import fit_edge_probes, layer_masks, probe_precision, score_edge_probes, span_index
-from lib.probing.structural_probe import fit_distance_probes, score_distance_probes, tree_distances
+from lib.encoders.runtime import Runtime
+from lib.finetune.vectors import Model
+from lib.probing.edge_probe import (EdgeTraining, fit_edge_probes, layer_masks, probe_precision, score_edge_probes,
+                                    span_index)
+from lib.probing.structural_probe import DistanceTraining, fit_distance_probes, score_distance_probes, tree_distances
 from lib.probing.targets import (CONTROLLED, EDGE_TASKS, MULTI_LABEL, EdgeTargets, atoms, control_labels,
                                  edge_targets)
 from lib.errors import InputError
@@ -112,11 +114,49 @@ def probe_sentences(n_train: int, n_test: int, data_dir: str | None = None,
     raise InputError(f"unknown probing corpus {corpus!r}; valid: {', '.join(CORPUS_SPLITS)}")
 
 
-def probe_corpora(tasks, n_train: int, n_test: int, data_dir: str | None = None) -> dict:
-    """``{corpus: (train records, test records)}`` for the corpora ``tasks`` read."""
-    _check_tasks(tasks)
-    corpora = dict.fromkeys(CORPUS[task] for task in tasks)
-    return {corpus: probe_sentences(n_train, n_test, data_dir, corpus) for corpus in corpora}
+@dataclass(frozen=True)
+class Probing:
+    """The probing stage's settings: the probe ``tasks``; ``n_train`` and ``n_test`` sentences of
+    each corpus (0: all); ``epochs`` of the edge probes and ``structural_epochs`` of the
+    rank-``rank`` structural probe; ``pooling`` of word vectors for the structural probe; ``seed``
+    of every probe."""
+
+    tasks: Sequence[str]
+    n_train: int
+    n_test: int
+    epochs: int = 4
+    structural_epochs: int = 4
+    rank: int = 64
+    pooling: str = "first"
+    seed: int = 0
+
+    PARAMETERS = ("probe_tasks", "probe_train_sentences", "probe_test_sentences", "probe_epochs", "structural_epochs",
+                  "probe_rank", "pooling", "seed")
+
+    @classmethod
+    def from_parameters(cls, values: Mapping) -> "Probing":
+        """The stage a chapter's (or a profile's) checked parameters set."""
+        return cls(tasks=tuple(values["probe_tasks"]), n_train=values["probe_train_sentences"],
+                   n_test=values["probe_test_sentences"], epochs=values["probe_epochs"],
+                   structural_epochs=values["structural_epochs"], rank=values["probe_rank"],
+                   pooling=values["pooling"], seed=values["seed"])
+
+
+def probe_corpora(probing: Probing, data_dir: str | None = None) -> dict:
+    """``{corpus: (train records, test records)}`` for the corpora ``probing.tasks`` read."""
+    _check_tasks(probing.tasks)
+    corpora = dict.fromkeys(CORPUS[task] for task in probing.tasks)
+    return {corpus: probe_sentences(probing.n_train, probing.n_test, data_dir, corpus) for corpus in corpora}
+
+
+class ProbeData(NamedTuple):
+    """A corpus's probing data: the ``train`` and ``test`` hidden states
+    (:class:`lib.encoders.extraction.Reps`) and the records they were extracted from, in order."""
+
+    train: Reps
+    test: Reps
+    train_records: list[Record]
+    test_records: list[Record]
 
 
 def check_layers(layers, reps: Reps) -> list[int]:
@@ -148,37 +188,36 @@ class EdgeTask:
             raise InputError(f"unknown edge task {task!r}; valid: {', '.join(EDGE_TASKS)}")
         return cls(task, edge_targets(train_records, task), edge_targets(test_records, task), train, test)
 
-    def score(self, x_train: np.ndarray, x_test: np.ndarray, seed: int, epochs: int, labels=None, masks=None,
-              device: str = "cpu"):
+    def score(self, x_train: np.ndarray, x_test: np.ndarray, seed: int, training: EdgeTraining = EdgeTraining(),
+              labels=None, masks=None):
         """Fit on ``x_train`` (layers, rows, hidden), score on ``x_test``: one probe per row of
-        ``masks`` (default: one mixing every layer), trained side by side. ``labels``: other train /
-        test labels (a control). Trains on ``device``. Returns (scores, probes)."""
+        ``masks`` (default: one mixing every layer), trained side by side as ``training`` says.
+        ``labels``: other train / test labels (a control). Returns (scores, probes)."""
         train_labels, test_labels = (self.train.labels, self.test.labels) if labels is None else labels
         label_set = self.label_set if labels is None else tuple(sorted(set(np.concatenate(labels).tolist())))
         multi_label = self.multi_label and labels is None
-        probes = fit_edge_probes(x_train, self.train_spans, train_labels, label_set, seed, epochs, masks,
-                                 multi_label=multi_label, device=device)
+        probes = fit_edge_probes(x_train, self.train_spans, train_labels, label_set, seed, training, masks,
+                                 multi_label=multi_label)
         return score_edge_probes(probes, x_test, self.test_spans, test_labels, label_set, multi_label=multi_label), probes
 
 
-def edge_task_probes(edge: EdgeTask, train: Reps, test: Reps, seed: int, epochs: int = 4, layers=None,
-                     control: bool = True, mixes: bool = True, device: str = "cpu") -> tuple[pd.DataFrame, dict | None]:
+def edge_task_probes(edge: EdgeTask, train: Reps, test: Reps, seed: int, training: EdgeTraining = EdgeTraining(),
+                     layers=None, control: bool = True, mixes: bool = True) -> tuple[pd.DataFrame, dict | None]:
     """An edge task's per-layer table (see :func:`edge_probe_layers`) and, with ``mixes``, its
     cumulative scalar mixes (see :func:`cumulative_mixes`). The per-layer probes and the mixes train
     side by side in one pass (:class:`lib.probing.edge_probe.EdgeProbes`), the control probes in a
-    second one."""
+    second one, each as ``training`` says."""
     layers = check_layers(layers, train)
     single = layer_masks(len(train.layers))[[train.layers.index(layer) for layer in layers]]
     # the mix of the first layer alone is its per-layer probe: trained once, here if not asked for
     first = [] if train.layers[0] in layers else [layer_masks(len(train.layers))[:1]]
     masks = (torch.cat([single, *first, layer_masks(len(train.layers), single=False, cumulative=True)])
              if mixes else single)
-    scores, probes = edge.score(train.vectors, test.vectors, seed, epochs, masks=masks, device=device)
+    scores, probes = edge.score(train.vectors, test.vectors, seed, training, masks=masks)
     table = pd.DataFrame({"layer": layers, "score": scores[:len(layers)]})
     if control and edge.task in CONTROLLED:
-        table["control"] = edge.score(train.vectors, test.vectors, seed, epochs,
-                                      labels=control_labels([edge.train, edge.test], seed), masks=single,
-                                      device=device)[0]
+        table["control"] = edge.score(train.vectors, test.vectors, seed, training,
+                                      labels=control_labels([edge.train, edge.test], seed), masks=single)[0]
         table["selectivity"] = table.score - table.control
     table = table.assign(n_train=len(edge.train), n_test=len(edge.test), n_unseen=edge.n_unseen)
     if not mixes:
@@ -191,14 +230,13 @@ def edge_task_probes(edge: EdgeTask, train: Reps, test: Reps, seed: int, epochs:
                    "cumulative": dict(zip(train.layers, cumulative)), "expected_layer": expected_layer(cumulative)}
 
 
-def edge_probe_layers(train: Reps, test: Reps, train_records: list[Record], test_records: list[Record],
-                      task: str, seed: int, epochs: int = 4, layers=None, control: bool = True,
-                      device: str = "cpu") -> pd.DataFrame:
+def edge_probe_layers(data: ProbeData, task: str, seed: int, training: EdgeTraining = EdgeTraining(), layers=None,
+                      control: bool = True) -> pd.DataFrame:
     """Per layer: ``score`` (micro-F1) and, for the tasks that have a control (UPOS and dependency
     label), ``control`` (the same probe on control labels) and ``selectivity = score - control``;
     plus the counts of targets."""
-    edge = EdgeTask.of(task, train, test, train_records, test_records)
-    return edge_task_probes(edge, train, test, seed, epochs, layers, control, mixes=False, device=device)[0]
+    edge = EdgeTask.of(task, *data)
+    return edge_task_probes(edge, data.train, data.test, seed, training, layers, control, mixes=False)[0]
 
 
 def expected_layer(cumulative: list[float]) -> float:
@@ -218,20 +256,17 @@ def expected_layer(cumulative: list[float]) -> float:
     return float(np.dot(np.arange(1, len(cumulative)), delta) / total) if total > 0 else float("nan")
 
 
-def scalar_mix_probe(train: Reps, test: Reps, train_records: list[Record], test_records: list[Record],
-                     task: str, seed: int, epochs: int = 4, device: str = "cpu") -> dict:
-    """:func:`cumulative_mixes` of an edge task on the records ``train`` and ``test`` come from."""
-    return cumulative_mixes(EdgeTask.of(task, train, test, train_records, test_records), train, test, seed, epochs,
-                            device)
+def scalar_mix_probe(data: ProbeData, task: str, seed: int, training: EdgeTraining = EdgeTraining()) -> dict:
+    """:func:`cumulative_mixes` of an edge task on the records ``data.train`` and ``data.test`` come from."""
+    return cumulative_mixes(EdgeTask.of(task, *data), data.train, data.test, seed, training)
 
 
-def cumulative_mixes(edge: EdgeTask, train: Reps, test: Reps, seed: int, epochs: int = 4,
-                     device: str = "cpu") -> dict:
+def cumulative_mixes(edge: EdgeTask, train: Reps, test: Reps, seed: int,
+                     training: EdgeTraining = EdgeTraining()) -> dict:
     """Scalar-mix probes over layers ``0..l`` for every ``l``: their scores (``cumulative``; the mix
     of layer 0 alone is the layer-0 probe), the expected layer ``E_delta``, and the full mix's
     score, weights and center of gravity."""
-    return edge_task_probes(edge, train, test, seed, epochs, layers=train.layers[:1], control=False,
-                            device=device)[1]
+    return edge_task_probes(edge, train, test, seed, training, layers=train.layers[:1], control=False)[1]
 
 
 def _by_sentence(reps: Reps, views: list[int]) -> list[np.ndarray]:
@@ -239,73 +274,74 @@ def _by_sentence(reps: Reps, views: list[int]) -> list[np.ndarray]:
     return np.split(reps.vectors[views], np.cumsum(np.bincount(reps.sentence))[:-1], axis=1)
 
 
-def structural_probe_layers(train: Reps, test: Reps, train_records: list[Record], test_records: list[Record],
-                            seed: int, rank: int = 64, epochs: int = 4, layers=None,
-                            device: str = "cpu") -> pd.DataFrame:
-    """Per layer: UUAS (``score``) and distance Spearman of a rank-``rank`` distance probe."""
+def structural_probe_layers(data: ProbeData, seed: int, rank: int = 64,
+                            training: DistanceTraining = DistanceTraining(), layers=None) -> pd.DataFrame:
+    """Per layer: UUAS (``score``) and distance Spearman of a rank-``rank`` distance probe on word
+    vectors (``data``'s Reps one row per word), trained as ``training`` says."""
+    train, test, train_records, test_records = data
     layers = check_layers(layers, train)
     distances = [tree_distances(r.heads) for r in train_records]
     heads = [r.heads for r in test_records]
     punct = [np.array([tag == "PUNCT" for tag in r.upos]) for r in test_records]
     views = [train.layers.index(layer) for layer in layers]
-    b = fit_distance_probes(_by_sentence(train, views), distances, rank, seed, epochs, device=device)
+    b = fit_distance_probes(_by_sentence(train, views), distances, rank, seed, training)
     scores = score_distance_probes(b, _by_sentence(test, views), heads, punct)
     return pd.DataFrame([{"layer": layer, "score": score["uuas"], "spearman": score["spearman"]}
                          for layer, score in zip(layers, scores)])
 
 
-def probe_task_layers(task: str, train: Reps, test: Reps, train_records: list[Record], test_records: list[Record],
-                      seed: int, epochs: int = 4, rank: int = 64, layers=None, pooling: str = "first",
-                      device: str = "cpu") -> pd.DataFrame:
-    """One probe task over layers: an edge task (with its control where one is defined) or
-    ``structural`` (on word vectors pooled by ``pooling``)."""
+def probe_task_layers(task: str, data: ProbeData, seed: int, epochs: int = 4, rank: int = 64, layers=None,
+                      pooling: str = "first", device: str = "cpu") -> pd.DataFrame:
+    """One probe task over layers of ``data`` (Reps one row per subword): an edge task (with its
+    control where one is defined) or ``structural`` (on word vectors pooled by ``pooling``), each
+    trained for ``epochs`` on ``device``, its probe's other knobs at their defaults
+    (:class:`EdgeTraining`, :class:`DistanceTraining`)."""
     _check_tasks([task])
     if task == "structural":
-        return structural_probe_layers(to_words(train, pooling), to_words(test, pooling), train_records,
-                                       test_records, seed, rank, epochs, layers, device)
-    return edge_probe_layers(train, test, train_records, test_records, task, seed, epochs, layers, device=device)
+        words = data._replace(train=to_words(data.train, pooling), test=to_words(data.test, pooling))
+        return structural_probe_layers(words, seed, rank, DistanceTraining(epochs=epochs, device=device), layers)
+    return edge_probe_layers(data, task, seed, EdgeTraining(epochs=epochs, device=device), layers)
 
 
-def probe_model(model: str | dict, corpora: dict, tasks: list[str], seed: int, epochs: int,
-                structural_epochs: int, rank: int, pooling: str = "first", device: str = "cpu",
+def probe_model(model: Model, corpora: dict, probing: Probing, runtime: Runtime,
                 progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every probe task on every layer of ``model`` (alias or fine-tuned manifest), and the scalar
-    mixes of the edge tasks: ``(layers table, mix table)``. ``corpora`` from :func:`probe_corpora`.
-    Cached on disk by everything that produced them; each corpus's hidden states are extracted
-    once for all its tasks."""
+    """Every probe task of ``probing`` on every layer of ``model`` (pre-trained or fine-tuned), and
+    the scalar mixes of the edge tasks: ``(layers table, mix table)``. ``corpora`` from
+    :func:`probe_corpora`. Stored by everything that produced them; each corpus's hidden states are
+    extracted once for all its tasks."""
+    tasks = list(probing.tasks)
     _check_tasks(tasks)
-    device = pick_device(device)
     missing = sorted({CORPUS[task] for task in tasks} - set(corpora))
     if missing:
-        raise InputError(f"no sentences for corpus {', '.join(missing)}: build corpora with probe_corpora(tasks, ...)")
-    identity = {"model": model_identity(model), "tasks": tasks, "seed": seed, "epochs": epochs, "rank": rank,
-                "structural_epochs": structural_epochs, "pooling": pooling, "version": 3,
-                "precision": probe_precision(device=device), "device_type": device.split(":")[0],
+        raise InputError(f"no sentences for corpus {', '.join(missing)}: build corpora with probe_corpora(probing, ...)")
+    identity = {"model": model.identity, "tasks": tasks, "seed": probing.seed, "epochs": probing.epochs,
+                "rank": probing.rank, "structural_epochs": probing.structural_epochs, "pooling": probing.pooling,
+                "precision": probe_precision(device=runtime.device), "device_type": runtime.device_type,
                 "sentences": {CORPUS[t]: [records_digest(part) for part in corpora[CORPUS[t]]] for t in tasks}}
-    path = artifact_path("probes", identity, ".json")
-    if path.is_file():
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        return pd.DataFrame(stored["layers"]), pd.DataFrame(stored["mix"])
+    stored = cached_json("probes", identity, lambda: _probe_tables(model, corpora, probing, runtime, progress))
+    return pd.DataFrame(stored["layers"]), pd.DataFrame(stored["mix"])
+
+
+def _probe_tables(model: Model, corpora: dict, probing: Probing, runtime: Runtime, progress: bool) -> dict:
+    """:func:`probe_model`'s tables, computed: ``{"layers": records, "mix": records}``."""
+    tasks, seed, device = list(probing.tasks), probing.seed, runtime.device
     tables, mixes = [], []
     for corpus in dict.fromkeys(CORPUS[task] for task in tasks):
         train_records, test_records = corpora[corpus]
-        train, test = (model_layers(model, part, pooling="subwords", device=device, progress=progress)
+        train, test = (model.layers(part, runtime, pooling="subwords", progress=progress)
                        for part in (train_records, test_records))
+        data = ProbeData(train, test, train_records, test_records)
         for task in [t for t in tasks if CORPUS[t] == corpus]:
             if task == "structural":
-                table = probe_task_layers(task, train, test, train_records, test_records, seed, structural_epochs,
-                                          rank, pooling=pooling, device=device)
+                table = probe_task_layers(task, data, seed, probing.structural_epochs, probing.rank,
+                                          pooling=probing.pooling, device=device)
                 tables.append(table.assign(task=task))
                 continue
-            table, mix = edge_task_probes(EdgeTask.of(task, train, test, train_records, test_records), train, test,
-                                          seed, epochs, device=device)
+            table, mix = edge_task_probes(EdgeTask.of(task, *data), train, test, seed,
+                                          EdgeTraining(epochs=probing.epochs, device=device))
             tables.append(table.assign(task=task))
             mixes.append({"task": task, "score": mix["score"], "expected_layer": mix["expected_layer"],
                           "center_of_gravity": mix["center_of_gravity"],
                           **{f"weight_{layer}": w for layer, w in mix["weights"].items()},
                           **{f"cumulative_{layer}": c for layer, c in mix["cumulative"].items()}})
-    layers, mix = pd.concat(tables, ignore_index=True), pd.DataFrame(mixes)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps({"identity": identity, "layers": layers.to_dict("records"),
-                                   "mix": mix.to_dict("records")}), encoding="utf-8")
-    return layers, mix
+    return {"layers": pd.concat(tables, ignore_index=True).to_dict("records"), "mix": mixes}

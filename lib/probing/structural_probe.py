@@ -12,6 +12,7 @@ normalised by the squared sentence length. Scored by
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -45,25 +46,43 @@ def _pad(items: list[np.ndarray], width: int) -> np.ndarray:
     return np.stack([np.pad(a, [(0, width - a.shape[0])] + [(0, 0)] * (a.ndim - 1)) for a in items])
 
 
+@dataclass(frozen=True)
+class DistanceTraining:
+    """How structural distance probes train: ``epochs`` passes over the sentences in shuffled
+    batches of ``batch_size`` sentences; Adam at rate ``lr``; ``precision`` of the product ``x B``
+    (``auto``, ``fp32`` or ``bf16``: :func:`lib.probing.edge_probe.probe_precision`); on ``device``.
+
+    >>> DistanceTraining(epochs=2)
+    DistanceTraining(epochs=2, batch_size=20, lr=0.001, precision='auto', device='cpu')
+    """
+
+    epochs: int = 4
+    batch_size: int = 20
+    lr: float = 1e-3
+    precision: str = "auto"
+    device: str = "cpu"
+
+
 def fit_distance_probes(sentences: list[np.ndarray], distances: list[np.ndarray], rank: int, seed: int,
-                        epochs: int = 4, batch_size: int = 20, lr: float = 1e-3, precision: str = "auto",
-                        device: str = "cpu") -> torch.Tensor:
+                        training: DistanceTraining = DistanceTraining()) -> torch.Tensor:
     """Learn ``P`` maps B (P, hidden, rank) side by side, one per view of the words (a layer):
     ``sentences`` holds per sentence its vectors (P, n_i, hidden), ``distances`` its tree distances
     (n_i, n_i). The losses are summed over the views, so each B gets the gradients (and Adam steps)
-    it would get alone; all start from the same seeded initial map. ``precision``: as for the edge
-    probes (:func:`lib.probing.edge_probe.probe_precision`), for the product ``x B`` only; distances
-    are computed in fp32. Trains on ``device``: the sentences move there once."""
-    bf16 = probe_precision(precision, device) == "bf16"
+    it would get alone; all start from the same seeded initial map. ``training``
+    (:class:`DistanceTraining`): its ``precision`` is as for the edge probes
+    (:func:`lib.probing.edge_probe.probe_precision`), for the product ``x B`` only; distances are
+    computed in fp32. Trains on its ``device``: the sentences move there once."""
+    device = training.device
+    bf16 = probe_precision(training.precision, device) == "bf16"
     torch.manual_seed(seed)
     p, hidden = sentences[0].shape[0], sentences[0].shape[2]
     b = torch.nn.Parameter(torch.empty(hidden, rank).uniform_(-0.05, 0.05).repeat(p, 1, 1).to(device))
-    optimizer = torch.optim.Adam([b], lr=lr)
+    optimizer = torch.optim.Adam([b], lr=training.lr)
     generator = torch.Generator().manual_seed(seed)
     vectors = [torch.as_tensor(x).to(device) for x in sentences]
     gold_all = [torch.as_tensor(d).to(device) for d in distances]
-    for _ in range(epochs):
-        for rows in torch.randperm(len(sentences), generator=generator).split(batch_size):
+    for _ in range(training.epochs):
+        for rows in torch.randperm(len(sentences), generator=generator).split(training.batch_size):
             rows = rows.tolist()
             width = max(len(distances[i]) for i in rows)
             x = torch.zeros(p, len(rows), width, hidden, device=device)
@@ -85,9 +104,9 @@ def fit_distance_probes(sentences: list[np.ndarray], distances: list[np.ndarray]
 
 
 def fit_distance_probe(sentences: list[np.ndarray], distances: list[np.ndarray], rank: int, seed: int,
-                       epochs: int = 4, **options) -> torch.Tensor:
+                       training: DistanceTraining = DistanceTraining()) -> torch.Tensor:
     """Learn B (hidden, rank) from per-sentence vectors (n_i, hidden) and tree distances (n_i, n_i)."""
-    return fit_distance_probes([x[None] for x in sentences], distances, rank, seed, epochs, **options)[0]
+    return fit_distance_probes([x[None] for x in sentences], distances, rank, seed, training)[0]
 
 
 def squared_distances(z: torch.Tensor) -> torch.Tensor:

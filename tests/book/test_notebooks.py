@@ -33,7 +33,7 @@ def test_chapter_hygiene(path: Path):
     assert set(papermill.inspect_notebook(str(path))) == set(defaults), "papermill must parse every parameter"
     cpu = load_profile("cpu")
     assert {k: v for k, v in defaults.items()} == {k: cpu[k] for k in defaults}, "defaults are the cpu profile"
-    assert "lib.check_parameters(" in "".join(code[2]["source"]), "the cell after parameters validates them"
+    assert "lib.chapter_settings(globals())" in "".join(code[2]["source"]), "the cell after parameters checks them"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -45,5 +45,5 @@ def test_machinery_is_folded_for_readers(path: Path):
     assert folded & set(code[1]["metadata"].get("tags", [])), "the parameters cell is folded"
     assert folded & set(code[2]["metadata"].get("tags", [])), "the setup cell is folded"
     if path.stem != "intro":
-        assert f'lib.reproduce_page("book/{path.name}", parameters' in "".join(code[-1]["source"])
+        assert f'lib.reproduce_page("book/{path.name}", settings)' in "".join(code[-1]["source"])
         assert "remove-input" in code[-1]["metadata"].get("tags", [])

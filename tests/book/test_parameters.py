@@ -74,13 +74,14 @@ def test_deterministic_kernels_only_inside_the_block_on_a_gpu():
 
 
 def test_each_profile_sets_its_fine_tuning_stage():
-    from lib.book.parameters import profile_finetuning
+    from lib.finetune.config import Finetuning
 
     for name in profile_names():
-        values, finetuning = load_profile(name), profile_finetuning(name)
+        values = load_profile(name)
+        finetuning = Finetuning.from_parameters(values)
         assert finetuning.batch_size == values["train_batch_size"] and finetuning.seeds == values["seeds"]
         assert finetuning.n_train == values["n_train"] and finetuning.model == values["model"]
-    assert profile_finetuning("smoke", {"seeds": [7]}).seeds == [7]
+    assert Finetuning.from_parameters({**load_profile("smoke"), "seeds": [7]}).seeds == [7]
 
 
 def test_command_line_values_are_read_as_the_readme_writes_them():

@@ -15,6 +15,7 @@ from lib.encoders.extraction import extract_layers, tokenize_words
 from lib.encoders.families import FAMILIES, MODULES, family_of
 from lib.encoders.layers import run_layers
 from lib.encoders.loading import load_encoder, minilm_path, model_shape
+from lib.encoders.runtime import resolve_runtime
 from lib.encoders.weights import weight_change
 from lib.experiments.prefix import PrefixStates
 from lib.experiments.restoring import restoring
@@ -22,7 +23,7 @@ from lib.finetune.config import FinetuneConfig
 from lib.finetune.features import collate
 from lib.finetune.loop import prepare
 from lib.finetune.metrics import evaluate
-from lib.finetune.store import get_or_train, load_finetuned
+from lib.finetune.store import FineTuned, get_or_train
 
 SIZE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
             max_position_embeddings=128)
@@ -208,7 +209,6 @@ def test_packed_rows_give_each_sentence_its_states_or_are_refused(family_dirs, f
     get the padded batch's last hidden states on both attention kernels; a family that cannot pack
     exactly (DeBERTa's masked embeddings and convolution, ModernBERT's sliding windows) is refused,
     and its fine-tunes stay padded."""
-    from lib.encoders.runtime import start_runtime
     from lib.finetune.packing import pack
 
     encoder = load_encoder(str(family_dirs[family]))
@@ -216,7 +216,7 @@ def test_packed_rows_give_each_sentence_its_states_or_are_refused(family_dirs, f
     features = [{"input_ids": tokenize_words(encoder.tokenizer, words)[0]} for words in SENTENCES * 2]
     batch = collate(features, pad)
     packed = pack(batch, 16, pad)
-    runtime = start_runtime("cpu", "fp32", distributed=False, packing="on")
+    runtime = resolve_runtime("cpu", packing="on").with_precision("fp32")
     config = FinetuneConfig(task="nli", model=str(family_dirs[family]))
     if family in ("deberta-v2", "modernbert"):
         with pytest.raises(ValueError, match="do not run packed batches"):
@@ -262,18 +262,18 @@ def test_layers_run_from_stored_states_as_in_the_model(family_dirs, family):
 
 @pytest.fixture(scope="session")
 def finetuned(family_dirs, squad_files, tmp_path_factory):
-    """``finetuned(family)``: the manifest of the family's tiny model fine-tuned on the SQuAD sample
-    with ``freeze_below=1`` (fp32, exact), trained once per session through the store."""
+    """``finetuned(family)``: the family's tiny model fine-tuned on the SQuAD sample with
+    ``freeze_below=1`` (fp32, exact), trained once per session through the store."""
     cache, runs = tmp_path_factory.mktemp("store"), {}
 
-    def get(family: str) -> dict:
+    def get(family: str) -> FineTuned:
         if family not in runs:
             config = FinetuneConfig(task="qa", model=str(family_dirs[family]), freeze_below=1, n_train=0, n_dev=0,
                                     n_test=0, epochs=3, batch_size=4, learning_rate=1e-2, max_length=64,
                                     precision="fp32")  # a high rate: the top moves enough to score differently
             with pytest.MonkeyPatch.context() as patch:
                 patch.setenv("BOOK_CACHE_DIR", str(cache))
-                runs[family] = get_or_train(config, device="cpu", progress=False, hub_files=squad_files)
+                runs[family] = get_or_train(config, resolve_runtime("cpu"), progress=False, hub_files=squad_files)
         return runs[family]
 
     return get
@@ -284,8 +284,8 @@ def test_qa_features_mark_the_context_for_every_family(family_dirs, squad_files,
     """Answers may only lie in the context: found by sequence ids, so families without token types have it
     too; where the tokenizer makes token types it is exactly BERT's type 1."""
     tok = load_encoder(str(family_dirs[family])).tokenizer
-    _, (train, _, _) = prepare(FinetuneConfig(task="qa", n_train=0, n_dev=0, n_test=0, max_length=64), tok,
-                               hub_files=squad_files)
+    train, _, _ = prepare(FinetuneConfig(task="qa", n_train=0, n_dev=0, n_test=0, max_length=64), tok,
+                          hub_files=squad_files).features
     for feature in train:
         tokens = tok.convert_ids_to_tokens(feature["input_ids"])
         context = [t for t, inside in zip(tokens, feature["context"]) if inside]
@@ -301,8 +301,8 @@ def test_finetuning_keeps_the_frozen_bottom(family_dirs, finetuned, family):
     """Fine-tuned with freeze_below=1: the embeddings and layer 1 (with what the family keeps for them)
     are bitwise the pre-trained ones, every weight of layer 2 moved, and weight_change places them."""
     run = finetuned(family)
-    assert set(run["metrics"]) == {"f1", "exact_match"} and run["sizes"]["train"] == 18
-    tuned_model, pre_model = load_finetuned(run).encoder, load_encoder(str(family_dirs[family])).model
+    assert set(run.metrics) == {"f1", "exact_match"} and run.manifest["sizes"]["train"] == 18
+    tuned_model, pre_model = run.load().encoder, load_encoder(str(family_dirs[family])).model
     tuned, pre = dict(tuned_model.named_parameters()), dict(pre_model.named_parameters())
     assert set(pre) == set(tuned)
     frozen = [name for name in pre if name.startswith(FROZEN_AT_1[family])]
@@ -323,10 +323,10 @@ def test_stored_prefix_gives_the_models_logits_and_restoring_runs(family_dirs, f
     """The top run from PrefixStates at each k scores what the whole model does; restoring runs on the
     family, and at k = 1 (a bottom the fine-tuning kept frozen) it scores what the whole models do."""
     run = finetuned(family)
-    tuned = load_finetuned(run)
+    tuned = run.load()
     prepared = prepare(FinetuneConfig(task="qa", n_train=0, n_dev=0, n_test=0, max_length=64), tuned.tokenizer,
                        hub_files=squad_files)
-    test, pad_id = prepared[1][2], tuned.tokenizer.pad_token_id
+    test, pad_id = prepared.features[2], tuned.tokenizer.pad_token_id
     with torch.no_grad():
         _, whole = tuned(collate(test, pad_id))
         states = PrefixStates(tuned.encoder, (test,), pad_id, batch_size=4)
@@ -336,13 +336,14 @@ def test_stored_prefix_gives_the_models_logits_and_restoring_runs(family_dirs, f
                 torch.testing.assert_close(top[key], whole[key], rtol=1e-5, atol=1e-4)
 
     monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path))
-    table = restoring(run, str(family_dirs[family]), 0, device="cpu", progress=False, prepared=prepared)
+    table = restoring(run, str(family_dirs[family]), 0, resolve_runtime("cpu"), progress=False,
+                      prepared=(prepared.data, test))
     value = table.set_index(["experiment", "k", "metric"])["value"]
     assert sorted(table.k.unique()) == [0, 1, 2] and len(table) == 2 * 3 * 2
     assert value["restore_bottom", 0, "f1"] != value["restore_top", 0, "f1"]  # else k = 1 below tells nothing
     assert value["restore_bottom", 1, "f1"] == pytest.approx(value["restore_bottom", 0, "f1"])
     assert value["restore_top", 1, "f1"] == pytest.approx(value["restore_top", 0, "f1"])
-    full = evaluate(tuned, test, "qa", pad_id, records=prepared[0].test)
+    full = evaluate(tuned, test, "qa", pad_id, records=prepared.data.test)
     assert value["restore_bottom", 0, "f1"] == pytest.approx(full["f1"])
 
 

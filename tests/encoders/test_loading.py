@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from lib.encoders.loading import load_encoder, pick_device, resolve_model
+from lib.encoders.loading import load_encoder, resolve_model
 
 
 def test_minilm_is_the_packaged_pretrained_model(minilm):
@@ -46,10 +46,7 @@ def test_unknown_model_lists_the_aliases(name):
         load_encoder(name)
 
 
-def test_devices():
-    assert pick_device("auto") in ("cpu", "cuda")
-    with pytest.raises(ValueError, match="unknown device"):
-        pick_device("tpu")
+def test_aliases_resolve_to_hub_ids():  # devices: tests/encoders/test_runtime.py (resolve_runtime)
     assert resolve_model("bert-base") == "bert-base-uncased"
 
 

@@ -1,10 +1,11 @@
-"""Precision by device: bf16 from compute capability 8.0, fp16 with a gradient scaler below it,
-bf16 or fp32 on a CPU by its kernels; tested on this CPU by faking what a GPU would report."""
+"""The runtime, resolved once: the device checked, precision by device (bf16 from compute capability
+8.0, fp16 with a gradient scaler below it, bf16 or fp32 on a CPU by its kernels); tested on this CPU
+by faking what a GPU would report."""
 import pytest
 import torch
 
 from lib.encoders import runtime
-from lib.encoders.runtime import resolve_precision, start_runtime
+from lib.encoders.runtime import resolve_precision, resolve_runtime
 from lib.finetune import checkpoints
 from lib.probing.edge_probe import probe_precision
 
@@ -16,7 +17,10 @@ def test_a_gpu_gets_bf16_from_ampere_and_fp16_with_a_scaler_below(monkeypatch, c
     asked = []
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: asked.append(device) or capability)
     assert resolve_precision("cuda:1") == expected and asked == ["cuda:1"]  # the device's own capability
-    run = start_runtime("cuda", "auto", distributed=False)  # nothing touches a GPU until a tensor does
+    with monkeypatch.context() as gpu:  # a GPU is there while the runtime is resolved
+        gpu.setattr(torch.cuda, "is_available", lambda: True)
+        run = resolve_runtime("cuda")  # nothing touches a GPU until a tensor does
+    assert run.device == "cuda" and run.device_type == "cuda"
     assert (run.precision, run.attention) == (expected, "sdpa")
     assert run.scales_loss == (expected == "fp16")
     assert run.autocast().fast_dtype == {"fp16": torch.float16, "bf16": torch.bfloat16}[expected]
@@ -29,10 +33,18 @@ def test_a_cpu_gets_bf16_only_with_native_kernels(monkeypatch, native):
     monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: native)
     assert resolve_precision("cpu") == ("bf16" if native else "fp32")
     assert probe_precision(device="cpu") == resolve_precision("cpu")
-    run = start_runtime("cpu", distributed=False)
+    run = resolve_runtime("cpu")
+    assert run.precision == resolve_precision("cpu") and run.with_precision("auto") == run  # auto keeps its own
     assert not run.scales_loss and not run.grad_scaler().is_enabled()
-    assert start_runtime("cpu", "fp16", distributed=False).grad_scaler().is_enabled()  # a real scaler on a CPU
+    assert run.with_precision("fp16").grad_scaler().is_enabled()  # a real scaler on a CPU
     assert resolve_precision("mps") == "fp32"
+
+
+def test_devices_are_checked_when_the_runtime_is_resolved():
+    assert resolve_runtime("auto").device in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_runtime("tpu")
+    assert resolve_runtime("cpu", data_dir="").data_dir is None  # an empty parameter is no folder
 
 
 def test_unknown_precisions_are_refused_with_the_valid_ones():

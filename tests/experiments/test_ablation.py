@@ -3,20 +3,21 @@ import copy
 import os
 import subprocess
 import sys
+from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from dataclasses import replace
-
+from lib.book.reports import ablation_report
 from lib.encoders.loading import load_encoder
-from lib.encoders.runtime import start_runtime
-from lib.experiments.ablation import Ablation, check_grid, freezing_grid, summary
+from lib.encoders.runtime import resolve_runtime
+from lib.experiments.ablation import Ablation, check_grid, freezing_grid
 from lib.experiments.prefix import PrefixStates
 from lib.experiments.restoring import restoring
 from lib.finetune.loop import build_model, prepare
 from lib.finetune.metrics import evaluate
-from lib.finetune.store import get_or_train, load_finetuned
+from lib.finetune.store import get_or_train
 
 
 @pytest.fixture(scope="module")
@@ -26,19 +27,18 @@ def ablation(smoke):
                     batch_size=smoke["ablation_batch_size"], n_eval=smoke["ablation_n_eval"])
 
 
-def test_stored_prefix_trains_the_same_model_as_recomputing_it(mirror, smoke_finetuning, ablation, tmp_path,
-                                                               monkeypatch):
+def test_stored_prefix_trains_the_same_model_as_recomputing_it(mirror, smoke_finetuning, ablation, cpu_runtime,
+                                                               tmp_path, monkeypatch):
     """The grid's shortcut (frozen layers run once, their outputs stored) against a plain run."""
     finetuning, ablation = replace(smoke_finetuning, seeds=[1]), replace(ablation, grid=[2])
     monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "fast"))
-    (fast,) = freezing_grid(finetuning, ablation, "parsing", data_dir=str(mirror), device="cpu", progress=False)
+    (fast,) = freezing_grid(finetuning, ablation, "parsing", cpu_runtime, progress=False)
     monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "plain"))
-    plain = get_or_train(ablation.config(finetuning, "parsing", 1, 2), data_dir=str(mirror), device="cpu",
-                         progress=False)
-    assert fast["config"]["freeze_below"] == 2 and fast["history"] and plain["history"]
-    assert [h["value"] for h in fast["history"]] == pytest.approx([h["value"] for h in plain["history"]], rel=1e-4)
-    assert fast["metrics"] == pytest.approx(plain["metrics"], abs=0.02)
-    weights = [load_finetuned(m).state_dict() for m in (fast, plain)]
+    plain = get_or_train(ablation.config(finetuning, "parsing", 1, 2), cpu_runtime, progress=False)
+    assert fast.config.freeze_below == 2 and fast.history and plain.history
+    assert [h["value"] for h in fast.history] == pytest.approx([h["value"] for h in plain.history], rel=1e-4)
+    assert fast.metrics == pytest.approx(plain.metrics, abs=0.02)
+    weights = [m.load().state_dict() for m in (fast, plain)]
     assert all(torch.allclose(weights[0][name], weights[1][name], atol=1e-4) for name in weights[0])
     pre = load_encoder("minilm").model.state_dict()
     frozen = [n for n in pre if n.startswith(("embeddings.", "encoder.layer.0.", "encoder.layer.1."))]
@@ -49,7 +49,7 @@ def test_stored_prefix_trains_the_same_model_as_recomputing_it(mirror, smoke_fin
 
 def test_frozen_layers_have_no_dropout_while_training(smoke_finetuning, ablation):
     config = ablation.config(smoke_finetuning, "sentiment", 0, 3)
-    model = build_model(config, 2, start_runtime("cpu"))
+    model = build_model(config, 2, resolve_runtime("cpu"))
     model.train()
     assert not model.encoder.embeddings.training and not model.encoder.encoder.layer[2].training
     assert model.encoder.encoder.layer[3].training and model.head.training
@@ -57,7 +57,7 @@ def test_frozen_layers_have_no_dropout_while_training(smoke_finetuning, ablation
 
 def test_prefix_states_match_the_model_and_only_go_up(mirror, smoke_finetuning, ablation, minilm):
     config = ablation.config(smoke_finetuning, "nli", 0, 0)
-    _, (train, _, _) = prepare(config, minilm.tokenizer, str(mirror))
+    train, _, _ = prepare(config, minilm.tokenizer, str(mirror)).features
     states = PrefixStates(minilm.model, (train[:9],), minilm.tokenizer.pad_token_id).advance(4)
     ids = torch.tensor([train[5]["input_ids"]])
     with torch.no_grad():
@@ -73,8 +73,8 @@ def test_evaluation_leaves_the_model_in_its_mode_and_stored_states_never_carry_d
     """What restoring relies on: scoring a model does not switch its encoder to training mode, and a
     PrefixStates whose encoder was switched anyway still advances without dropout."""
     config = ablation.config(smoke_finetuning, "nli", 0, 0)
-    model = build_model(config, 3, start_runtime("cpu")).eval()
-    _, (train, _, test) = prepare(config, model.tokenizer, str(mirror))
+    model = build_model(config, 3, resolve_runtime("cpu")).eval()
+    train, _, test = prepare(config, model.tokenizer, str(mirror)).features
     states = PrefixStates(model.encoder, (train[:9],), model.tokenizer.pad_token_id)
     evaluate(model, test[:16], "nli", model.tokenizer.pad_token_id)
     assert not model.training and not model.encoder.training  # 76c6f28 left it in training mode
@@ -89,7 +89,8 @@ def test_evaluation_leaves_the_model_in_its_mode_and_stored_states_never_carry_d
     assert torch.allclose(states.states[0][5], hidden, atol=1e-5)
 
 
-def test_restoring_is_the_same_whatever_the_random_state(mirror, smoke_finetuning, ablation, tmp_path, monkeypatch):
+def test_restoring_is_the_same_whatever_the_random_state(mirror, smoke_finetuning, ablation, cpu_runtime, tmp_path,
+                                                         monkeypatch):
     """Restoring has no dropout in it: two cold runs under different random states agree, down to
     the hidden states it scores (which dropout would change even where a prediction does not flip)."""
     import importlib
@@ -108,15 +109,14 @@ def test_restoring_is_the_same_whatever_the_random_state(mirror, smoke_finetunin
             return self
 
     monkeypatch.setattr(module, "PrefixStates", Recording)
-    manifest, tables = None, []
+    tuned, tables = None, []
     for run, seed in enumerate((1, 2)):
         monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "models"))
-        manifest = manifest or get_or_train(smoke_finetuning.config("nli", 0), data_dir=str(mirror), device="cpu",
-                                            progress=False)
+        tuned = tuned or get_or_train(smoke_finetuning.config("nli", 0), cpu_runtime, progress=False)
         monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / f"restoring-{run}"))
         torch.manual_seed(seed)
         seen.append([])
-        tables.append(restoring(manifest, "minilm", 64, data_dir=str(mirror), device="cpu", progress=False))
+        tables.append(restoring(tuned, "minilm", 64, cpu_runtime, progress=False))
     assert tables[0].equals(tables[1])
     assert len(seen[0]) == len(seen[1]) > 0 and all(torch.equal(a, b) for a, b in zip(*seen))
 
@@ -128,13 +128,13 @@ def test_bad_grids(grid, message):
         check_grid(grid, "minilm")
 
 
-def test_restoring_equals_swapping_the_weights(mirror, smoke_finetuning, ablation, tmp_path, monkeypatch):
+def test_restoring_equals_swapping_the_weights(mirror, smoke_finetuning, ablation, cpu_runtime, tmp_path,
+                                               monkeypatch):
     monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path))
-    manifest = get_or_train(smoke_finetuning.config("sentiment", 0), data_dir=str(mirror), device="cpu",
-                            progress=False)
-    table = restoring(manifest, "minilm", ablation.n_eval, data_dir=str(mirror), device="cpu", progress=False)
+    finetuned = get_or_train(smoke_finetuning.config("sentiment", 0), cpu_runtime, progress=False)
+    table = restoring(finetuned, "minilm", ablation.n_eval, cpu_runtime, progress=False)
     value = table.set_index(["experiment", "k", "metric"])["value"]
-    tuned = load_finetuned(manifest)
+    tuned = finetuned.load()
     pre = load_encoder("minilm")
     data, (_, _, test) = prepare(ablation.config(smoke_finetuning, "sentiment", 0, 0), tuned.tokenizer, str(mirror))
     swapped = copy.deepcopy(tuned)  # pre-trained layers 3..6 (the top above k = 2), fine-tuned bottom and head
@@ -151,7 +151,7 @@ def test_restoring_equals_swapping_the_weights(mirror, smoke_finetuning, ablatio
     full = evaluate(tuned, test, "sentiment", tuned.tokenizer.pad_token_id, records=data.test)["accuracy"]
     assert value["restore_bottom", 0, "accuracy"] == value["restore_top", 6, "accuracy"] == pytest.approx(full)
     assert value["restore_bottom", 6, "accuracy"] == value["restore_top", 0, "accuracy"]
-    again = restoring(manifest, "minilm", ablation.n_eval, data_dir=str(mirror), device="cpu", progress=False)
+    again = restoring(finetuned, "minilm", ablation.n_eval, cpu_runtime, progress=False)
     assert again.equals(table) and len(list(tmp_path.rglob("restoring/*.json"))) == 1  # from the cache
 
 
@@ -176,12 +176,12 @@ def test_ablate_command_and_its_errors(mirror, tmp_path, lib_command):
     assert not (tmp_path / "bad" / "finetune").exists()
 
 
-def test_summary_means_over_seeds():
+def test_the_ablate_report_means_over_seeds():
     import pandas as pd
     table = pd.DataFrame([{"task": "nli", "seed": s, "experiment": e, "k": k, "metric": "accuracy", "value": v}
                           for s, e, k, v in [(0, "freezing", 0, 0.8), (1, "freezing", 0, 0.6),
                                              (0, "restore_top", 0, 0.3), (1, "restore_top", 0, 0.5)]])
-    entry = summary(table)["entries"][0]
+    entry = ablation_report(table)["entries"][0]
     assert entry["freezing"] == pytest.approx(0.7) and entry["restore_top"] == pytest.approx(0.4)
     assert entry["freezing_seeds"] == [0.8, 0.6] and "restore_bottom" not in entry
 
@@ -189,11 +189,12 @@ def test_summary_means_over_seeds():
 def test_the_cpu_grid_shares_its_unfrozen_models_with_chapter_2():
     """On the cpu profile the grid's k = 0 config is chapter 2's (same store key: no retraining), and
     the grid's seeds are ``ablation_seeds``."""
-    from lib.book.parameters import load_profile, profile_finetuning
+    from lib.book.parameters import load_profile
+    from lib.finetune.config import Finetuning
 
-    cpu, finetuning = load_profile("cpu"), profile_finetuning("cpu")
-    ablation = Ablation(grid=cpu["ablation_grid"], n_train=cpu["ablation_n_train"],
-                        batch_size=cpu["ablation_batch_size"], n_eval=cpu["ablation_n_eval"], seeds=cpu["ablation_seeds"])
+    cpu = load_profile("cpu")
+    finetuning, ablation = Finetuning.from_parameters(cpu), Ablation.from_parameters(cpu)
+    assert ablation.seeds == cpu["ablation_seeds"]
     for task in cpu["tasks"]:
         for seed in ablation.seeds:
             assert ablation.config(finetuning, task, seed, 0) == finetuning.config(task, seed)
@@ -203,11 +204,11 @@ def test_the_cpu_grid_shares_its_unfrozen_models_with_chapter_2():
 def test_grid_seeds_default_to_the_books_and_follow_ablation_seeds(smoke_finetuning, ablation, monkeypatch):
     from lib.experiments import ablation as module
 
-    asked = []
-    monkeypatch.setattr(module, "stored", lambda config, device: asked.append(config) or {"config": vars(config)})
-    monkeypatch.setattr(module, "get_or_train", lambda config, **kwargs: {"seed": config.seed})
-    seeds = [m["seed"] for m in freezing_grid(smoke_finetuning, ablation, "nli", device="cpu", progress=False)]
+    asked, runtime = [], resolve_runtime("cpu")
+    monkeypatch.setattr(module, "stored", lambda config, runtime: asked.append(config) or SimpleNamespace())
+    monkeypatch.setattr(module, "get_or_train", lambda config, runtime, **kwargs: SimpleNamespace(seed=config.seed))
+    seeds = [m.seed for m in freezing_grid(smoke_finetuning, ablation, "nli", runtime, progress=False)]
     assert sorted(set(seeds)) == sorted(smoke_finetuning.seeds)
-    seeds = [m["seed"] for m in freezing_grid(smoke_finetuning, replace(ablation, seeds=[1]), "nli", device="cpu",
-                                              progress=False)]
+    seeds = [m.seed for m in freezing_grid(smoke_finetuning, replace(ablation, seeds=[1]), "nli", runtime,
+                                           progress=False)]
     assert seeds == [1] * len(ablation.grid)

@@ -1,4 +1,6 @@
 """Packing (lib.finetune.packing): rows of a token budget, the padded batch's numbers, the training path."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -6,13 +8,13 @@ import torch
 from lib.data import Record
 from lib.encoders.families import family_of
 from lib.encoders.loading import load_encoder
-from lib.encoders.runtime import resolve_packing, start_runtime
+from lib.encoders.runtime import resolve_packing, resolve_runtime
 from lib.errors import InputError
 from lib.finetune.config import FinetuneConfig
 from lib.finetune.features import collate, encode_task
 from lib.finetune.heads import TaskModel, make_head
 from lib.finetune.packing import layout_tokens, pack, pack_rows
-from lib.finetune.store import get_or_train, load_finetuned
+from lib.finetune.store import get_or_train
 from lib.finetune.tasks import load_task
 
 
@@ -106,17 +108,16 @@ def test_packing_is_chosen_by_device_and_setting(monkeypatch, tiny_bert_dir):
     assert resolve_packing("cuda", "auto") and not resolve_packing("cpu", "auto")
     assert resolve_packing("cpu", "on") and not resolve_packing("cuda:0", "off")
     monkeypatch.setenv("BOOK_PACKING", "on")
-    assert start_runtime("cpu", "fp32", distributed=False).packing
+    assert resolve_runtime("cpu").with_precision("fp32").packing
     monkeypatch.setenv("BOOK_PACKING", "sometimes-packed")
     with pytest.raises(InputError, match="valid: auto, on, off"):
-        start_runtime("cpu", "fp32", distributed=False)
+        resolve_runtime("cpu")
     monkeypatch.delenv("BOOK_PACKING")
-    runtime = start_runtime("cpu", "fp32", distributed=False)
+    padded = resolve_runtime("cpu").with_precision("fp32")
     config = FinetuneConfig(task="nli", model=str(tiny_bert_dir))
-    assert not runtime.packing and "packing" not in config.describe(runtime)  # a CPU key is what it was
-    runtime.packing = True
-    assert config.describe(runtime)["packing"] is True and config.identity(runtime) != config.identity(
-        start_runtime("cpu", "fp32", distributed=False))
+    assert not padded.packing and "packing" not in config.describe(padded)  # a CPU key is what it was
+    runtime = replace(padded, packing=True)
+    assert config.describe(runtime)["packing"] is True and config.identity(runtime) != config.identity(padded)
     frozen = FinetuneConfig(task="nli", model=str(tiny_bert_dir), freeze_below=1)
     assert not frozen.packs(runtime) and "packing" not in frozen.describe(runtime)  # stored states are padded
 
@@ -127,17 +128,17 @@ def test_a_packed_finetune_is_stored_apart_and_learns(mirror, tmp_path, monkeypa
     monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "cache"))
     config = FinetuneConfig(task="parsing", model=str(tiny_bert_dir), n_train=512, n_dev=32, n_test=64,
                             batch_size=16, learning_rate=1e-3, max_length=128, epochs=2)
-    padded = get_or_train(config, progress=False)
-    monkeypatch.setenv("BOOK_PACKING", "on")
-    packed = get_or_train(config, progress=False)
-    assert packed["checkpoint"] != padded["checkpoint"]
-    assert packed["config"]["packing"] is True and "packing" not in padded["config"]
-    assert load_finetuned(packed).head.rel.out_features == len(packed["labels"])
+    padded = get_or_train(config, resolve_runtime("cpu", data_dir=str(mirror)), progress=False)
+    monkeypatch.setenv("BOOK_PACKING", "on")  # read when the runtime is resolved
+    packed = get_or_train(config, resolve_runtime("cpu", data_dir=str(mirror)), progress=False)
+    assert packed.checkpoint != padded.checkpoint
+    assert packed.manifest["config"]["packing"] is True and "packing" not in padded.manifest["config"]
+    assert packed.load().head.rel.out_features == len(packed.labels)
 
     def train_loss(run):
-        return np.array([h["value"] for h in run["history"] if h["split"] == "train"])
+        return np.array([h["value"] for h in run.history if h["split"] == "train"])
 
     curve, reference = train_loss(packed), train_loss(padded)
     assert curve[-3:].mean() < 0.75 * curve[0]  # it learns
     assert np.abs(curve - reference).max() < 0.05 * reference[0]  # as the padded run does, up to dropout's draws
-    assert abs(packed["metrics"]["uas"] - padded["metrics"]["uas"]) < 0.1
+    assert abs(packed.metrics["uas"] - padded.metrics["uas"]) < 0.1

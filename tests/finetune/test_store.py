@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from lib.artifacts import key
+from lib.encoders.runtime import resolve_runtime
 from lib.finetune import checkpoints, store
 from lib.finetune.config import FinetuneConfig
-from lib.finetune.store import get_or_train, load_finetuned
+from lib.finetune.store import get_or_train
 
 SMALL = dict(n_train=96, n_dev=32, n_test=48, batch_size=16)
 
@@ -25,16 +26,18 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def test_train_then_load_from_the_store(mirror, cache, tiny_bert_dir, monkeypatch):
+def test_train_then_load_from_the_store(mirror, cache, tiny_bert_dir, cpu_runtime, monkeypatch):
     config = FinetuneConfig(task="sentiment", model=str(tiny_bert_dir), seed=0, **SMALL)
-    first = get_or_train(config, progress=False)
-    assert set(first["metrics"]) == {"accuracy"} and 0 <= first["metrics"]["accuracy"] <= 1
-    assert first["sizes"] == {"train": 96, "dev": 32, "test": 48}
-    assert [h["metric"] for h in first["history"] if h["split"] == "dev"] == ["accuracy"]
+    first = get_or_train(config, cpu_runtime, progress=False)
+    assert set(first.metrics) == {"accuracy"} and 0 <= first.metrics["accuracy"] <= 1
+    assert first.manifest["sizes"] == {"train": 96, "dev": 32, "test": 48}
+    assert [h["metric"] for h in first.history if h["split"] == "dev"] == ["accuracy"]
+    assert (first.task, first.seed, first.labels) == ("sentiment", 0, ("negative", "positive"))
     monkeypatch.setattr(store, "train", lambda *a, **k: pytest.fail("a stored model must not be retrained"))
-    again = get_or_train(config, progress=True)  # a progress bar does not change the result
-    assert again["checkpoint"] == first["checkpoint"] and again["metrics"] == first["metrics"]
-    model = load_finetuned(again)
+    again = get_or_train(config, cpu_runtime, progress=True)  # a progress bar does not change the result
+    assert again.checkpoint == first.checkpoint and again.metrics == first.metrics
+    assert store.stored(config, cpu_runtime) == again
+    model = again.load()
     assert model.head.out.out_features == 2
 
 
@@ -46,9 +49,7 @@ def test_the_key_follows_what_changes_the_result(cache, tiny_bert_dir, tmp_path,
 
     from lib.artifacts import VERSIONS
     from lib.data import sources
-    from lib.encoders.runtime import start_runtime
-
-    runtime = start_runtime("cpu", "fp32", distributed=False)
+    runtime = resolve_runtime("cpu").with_precision("fp32")
     model = shutil.copytree(tiny_bert_dir, tmp_path / "tiny")
     base = FinetuneConfig(task="nli", model=str(model))
     first = key("finetune", base.identity(runtime))
@@ -57,7 +58,7 @@ def test_the_key_follows_what_changes_the_result(cache, tiny_bert_dir, tmp_path,
     for change in (dict(learning_rate=5e-5), dict(seed=1), dict(freeze_below=1), dict(n_train=10)):
         other = FinetuneConfig(**{**vars(base), **change})
         assert key("finetune", other.identity(runtime)) != first, change
-    bf16 = start_runtime("cpu", "bf16", distributed=False)
+    bf16 = runtime.with_precision("bf16")
     assert key("finetune", base.identity(bf16)) != first
     version = VERSIONS["finetune"]
     monkeypatch.setitem(VERSIONS, "finetune", version + 1)  # the training code changed
@@ -75,9 +76,7 @@ def test_the_key_follows_what_changes_the_result(cache, tiny_bert_dir, tmp_path,
 
 
 def test_each_hub_split_is_its_own_file_known_by_its_content(tiny_bert_dir, tmp_path):
-    from lib.encoders.runtime import start_runtime
-
-    runtime = start_runtime("cpu", "fp32", distributed=False)
+    runtime = resolve_runtime("cpu").with_precision("fp32")
     train, validation = tmp_path / "train.jsonl", tmp_path / "validation.jsonl"
     train.write_text('{"id": "1"}\n')
     validation.write_text('{"id": "2"}\n')
@@ -102,28 +101,28 @@ def test_the_number_of_processes_is_in_the_key_and_too_few_batches_are_refused(m
     assert key("finetune", config.identity(one)) != key("finetune", config.identity(two))
     folder = cache / "finetune" / key("finetune", config.identity(two))
     with pytest.raises(ValueError, match=r"16 training examples make fewer batches of 16 than processes \(2\)"):
-        train(config, folder, config.identity(two), two, None, False, 200)  # 1 batch, 2 processes: 0 steps each
+        train(config, folder, config.identity(two), two, False, 200)  # 1 batch, 2 processes: 0 steps each
     assert not (cache / "finetune").exists() or not any((cache / "finetune").iterdir())
 
 
-def test_a_tampered_checkpoint_is_refused(mirror, cache, tiny_bert_dir):
+def test_a_tampered_checkpoint_is_refused(mirror, cache, tiny_bert_dir, cpu_runtime):
     config = FinetuneConfig(task="sentiment", model=str(tiny_bert_dir), seed=3, **SMALL)
-    folder = Path(get_or_train(config, progress=False)["checkpoint"])
+    folder = get_or_train(config, cpu_runtime, progress=False).checkpoint
     with open(folder / checkpoints.WEIGHTS, "r+b") as handle:
         handle.seek(-8, 2)
         handle.write(b"\x00" * 8)
     with pytest.raises(checkpoints.CheckpointError, match="does not match the SHA-256"):
-        get_or_train(config, progress=False)
+        get_or_train(config, cpu_runtime, progress=False)
 
 
-def test_freezing_keeps_the_bottom_layers(mirror, cache, tiny_bert_dir):
+def test_freezing_keeps_the_bottom_layers(mirror, cache, tiny_bert_dir, cpu_runtime):
     from lib.encoders.loading import load_encoder
 
     config = FinetuneConfig(task="parsing", model=str(tiny_bert_dir), freeze_below=1, n_train=32, n_dev=16,
                             n_test=16, batch_size=16)
-    run = get_or_train(config, progress=False)
-    assert set(run["metrics"]) == {"uas", "las"}
-    tuned = dict(load_finetuned(run).encoder.named_parameters())
+    run = get_or_train(config, cpu_runtime, progress=False)
+    assert set(run.metrics) == {"uas", "las"}
+    tuned = dict(run.load().encoder.named_parameters())
     pre = dict(load_encoder(str(tiny_bert_dir)).model.named_parameters())
     for name, weight in pre.items():
         same = torch.equal(weight, tuned[name])
@@ -144,7 +143,8 @@ def test_freezing_keeps_the_bottom_layers(mirror, cache, tiny_bert_dir):
 ])
 def test_bad_configs_fail_before_training(cache, tiny_bert_dir, change, message):
     with pytest.raises(ValueError, match=message):
-        get_or_train(FinetuneConfig(**{"task": "nli", "model": str(tiny_bert_dir), **change}), progress=False)
+        get_or_train(FinetuneConfig(**{"task": "nli", "model": str(tiny_bert_dir), **change}), resolve_runtime("cpu"),
+                     progress=False)
     assert not (cache / "finetune").exists()
 
 
@@ -159,9 +159,9 @@ def test_qa_end_to_end_on_a_squad_file(cache, tiny_bert_dir, tmp_path):
     held_out = tmp_path / "squad-validation.jsonl"
     held_out.write_text("".join(json.dumps(r) + "\n" for r in rows[:6]))
     run = get_or_train(FinetuneConfig(task="qa", model=str(tiny_bert_dir), n_train=0, n_dev=0, n_test=0,
-                                      batch_size=8, max_length=64), progress=False,
+                                      batch_size=8, max_length=64), resolve_runtime("cpu"), progress=False,
                        hub_files={"train": str(path), "validation": str(held_out)})
-    assert set(run["metrics"]) == {"f1", "exact_match"} and run["sizes"] == {"train": 18, "dev": 6, "test": 6}
+    assert set(run.metrics) == {"f1", "exact_match"} and run.manifest["sizes"] == {"train": 18, "dev": 6, "test": 6}
 
 
 def _cli(args, cache_dir, **kwargs):
@@ -222,6 +222,7 @@ def test_two_runs_of_one_config_take_turns_and_one_trains(mirror, tmp_path, tiny
     script = f"""
 import json, sys
 import lib.finetune.store as store
+from lib.encoders.runtime import resolve_runtime
 from lib.finetune.config import FinetuneConfig
 real = store.train
 def train(*args, **kwargs):
@@ -231,7 +232,7 @@ def train(*args, **kwargs):
 store.train = train
 config = FinetuneConfig(task="sentiment", model={str(tiny_bert_dir)!r}, n_train=320, n_dev=16, n_test=16,
                         batch_size=16)
-print(json.dumps(store.get_or_train(config, device="cpu", progress=False)["weights_sha256"]))
+print(json.dumps(store.get_or_train(config, resolve_runtime("cpu"), progress=False).manifest["weights_sha256"]))
 """
     env = {**os.environ, "BOOK_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     log = tmp_path / "trained.log"
@@ -272,27 +273,29 @@ def test_two_processes_under_torchrun(mirror, tmp_path, tiny_bert_dir):
     assert manifest["sizes"]["train"] == 64 and len(list(tmp_path.rglob("manifest.json"))) == 1
 
 
-def test_shared_models_load_once_and_keep_the_last_few(mirror, cache, tiny_bert_dir, monkeypatch):
+def test_shared_models_load_once_and_keep_the_last_few(mirror, cache, tiny_bert_dir, cpu_runtime, monkeypatch):
     """A chapter reads each fine-tuned model once per domain or corpus: the shared copy is loaded
     once, equals a fresh load, and only the last SHARED_MODELS stay in memory."""
-    manifests = [get_or_train(FinetuneConfig(task="sentiment", model=str(tiny_bert_dir), seed=s, **SMALL),
-                              progress=False) for s in range(store.SHARED_MODELS + 1)]
+    models = [get_or_train(FinetuneConfig(task="sentiment", model=str(tiny_bert_dir), seed=s, **SMALL), cpu_runtime,
+                           progress=False) for s in range(store.SHARED_MODELS + 1)]
     monkeypatch.setattr(store, "_SHARED", type(store._SHARED)())
     loads = []
-    original = store.load_finetuned
-    monkeypatch.setattr(store, "load_finetuned", lambda m, device="cpu": loads.append(m["seed"]) or original(m, device))
-    first = store.shared_finetuned(manifests[0])
-    assert store.shared_finetuned(manifests[0]) is first and loads == [0]
-    fresh = original(manifests[0])
+    original = store.FineTuned.load
+    monkeypatch.setattr(store.FineTuned, "load",
+                        lambda self, device="cpu": loads.append(self.seed) or original(self, device))
+    first = models[0].shared()
+    assert models[0].shared() is first and loads == [0]
+    fresh = original(models[0])
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), fresh.state_dict().values()))
-    for m in manifests[1:]:
-        store.shared_finetuned(m)
+    for m in models[1:]:
+        m.shared()
     assert loads == [0, 1, 2, 3] and len(store._SHARED) == store.SHARED_MODELS
-    store.shared_finetuned(manifests[0])  # the oldest was let go: loaded again
+    models[0].shared()  # the oldest was let go: loaded again
     assert loads == [0, 1, 2, 3, 0]
 
 
-def test_fp16_trains_with_a_gradient_scaler_and_is_stored_apart(mirror, cache, tiny_bert_dir, monkeypatch):
+def test_fp16_trains_with_a_gradient_scaler_and_is_stored_apart(mirror, cache, tiny_bert_dir, cpu_runtime,
+                                                                monkeypatch):
     """What an older GPU (a T4) runs: fp16 autocast and a scaler that steps the optimizer only on
     finite gradients. On this CPU it runs for real; the scaler's scale is seen to be used."""
     scaled = []
@@ -300,11 +303,11 @@ def test_fp16_trains_with_a_gradient_scaler_and_is_stored_apart(mirror, cache, t
     monkeypatch.setattr(torch.amp.GradScaler, "scale",
                         lambda self, loss: scaled.append(self.is_enabled()) or original(self, loss))
     config = FinetuneConfig(task="sentiment", model=str(tiny_bert_dir), seed=0, precision="fp16", **SMALL)
-    half = get_or_train(config, progress=False)
-    assert half["config"]["precision"] == "fp16" and scaled and all(scaled)
-    assert 0 <= half["metrics"]["accuracy"] <= 1
-    losses = [h["value"] for h in half["history"] if h["metric"] == "loss"]
+    half = get_or_train(config, cpu_runtime, progress=False)
+    assert half.config.precision == "fp16" and scaled and all(scaled)
+    assert 0 <= half.metrics["accuracy"] <= 1
+    losses = [h["value"] for h in half.history if h["metric"] == "loss"]
     assert losses and all(np.isfinite(losses))
     scaled.clear()
-    full = get_or_train(FinetuneConfig(**{**vars(config), "precision": "fp32"}), progress=False)
-    assert full["checkpoint"] != half["checkpoint"] and scaled and not any(scaled)  # a pass-through scaler
+    full = get_or_train(FinetuneConfig(**{**vars(config), "precision": "fp32"}), cpu_runtime, progress=False)
+    assert full.checkpoint != half.checkpoint and scaled and not any(scaled)  # a pass-through scaler

@@ -10,12 +10,13 @@ from lib.data import load_ewt, load_gum, load_snli_parses
 from lib.data.records import parse_conllu
 from lib.probing.targets import EdgeTargets, control_labels, edge_targets, read_jiant
 from lib.encoders.extraction import Reps, word_starts
-from lib.probing.edge_probe import (EdgeProbes, encode_labels, fit_edge_probe, fit_edge_probes, layer_masks, score_edge_probe,
-                                    score_edge_probes, span_index)
-from lib.probing.runner import (EdgeTask, check_layers, cumulative_mixes, edge_probe_layers, expected_layer,
+from lib.probing.edge_probe import (EdgeProbes, EdgeTraining, encode_labels, fit_edge_probe, fit_edge_probes,
+                                    layer_masks, score_edge_probe, score_edge_probes, span_index)
+from lib.probing.runner import (EdgeTask, ProbeData, check_layers, cumulative_mixes, edge_probe_layers, expected_layer,
                                 probe_task_layers)
-from lib.probing.structural_probe import (_row_spearman, fit_distance_probe, fit_distance_probes, min_spanning_edges,
-                                          score_distance_probe, score_distance_probes, squared_distances, tree_distances)
+from lib.probing.structural_probe import (DistanceTraining, _row_spearman, fit_distance_probe, fit_distance_probes,
+                                          min_spanning_edges, score_distance_probe, score_distance_probes,
+                                          squared_distances, tree_distances)
 import reference_probes
 
 
@@ -151,12 +152,12 @@ def test_edge_probe_learns_multiword_spans_and_shuffled_labels_sit_at_chance():
     train, test = slice(0, 300), slice(300, 400)
     label_set = ("neg", "pos")
     probe = fit_edge_probe(vectors, [(b[train], e[train]) for b, e in spans], targets.labels[train], label_set,
-                           seed=0, epochs=30)
+                           seed=0, training=EdgeTraining(epochs=30))
     assert score_edge_probe(probe, vectors, [(b[test], e[test]) for b, e in spans], targets.labels[test],
                             label_set) > 0.85
     shuffled = np.random.default_rng(0).permutation(targets.labels)
     probe = fit_edge_probe(vectors, [(b[train], e[train]) for b, e in spans], shuffled[train], label_set,
-                           seed=0, epochs=30)
+                           seed=0, training=EdgeTraining(epochs=30))
     chance = score_edge_probe(probe, vectors, [(b[test], e[test]) for b, e in spans], shuffled[test], label_set)
     assert 0.3 < chance < 0.7
 
@@ -167,7 +168,7 @@ def test_scalar_mix_finds_the_informative_layer():
     stacked = np.concatenate([rng.normal(size=vectors.shape).astype(np.float32), vectors,
                               rng.normal(size=vectors.shape).astype(np.float32)])  # layer 1 has the signal
     spans = [span_index(targets, np.arange(6 * 400 + 1))]
-    probe = fit_edge_probe(stacked, spans, targets.labels, ("neg", "pos"), seed=0, epochs=20)
+    probe = fit_edge_probe(stacked, spans, targets.labels, ("neg", "pos"), seed=0, training=EdgeTraining(epochs=20))
     weights = probe.weights()[0]
     assert int(weights.argmax()) == 1 and 0.6 < probe.center_of_gravity[0] < 1.4
 
@@ -182,7 +183,7 @@ def test_expected_layer_follows_where_the_signal_enters():
     reps = Reps(stacked, np.repeat(np.arange(800), 6), np.tile(np.arange(6), 800), (0, 1, 2, 3))
     part = [EdgeTargets(targets.words, targets.sentence[rows], targets.span1[rows], None, targets.labels[rows])
             for rows in (slice(0, 600), slice(600, 800))]
-    mix = cumulative_mixes(EdgeTask("upos", *part, reps, reps), reps, reps, seed=0, epochs=20)
+    mix = cumulative_mixes(EdgeTask("upos", *part, reps, reps), reps, reps, seed=0, training=EdgeTraining(epochs=20))
     scores = list(mix["cumulative"].values())
     assert scores[2] - scores[1] > 0.25 and abs(scores[1] - scores[0]) < 0.15
     assert 1.6 < mix["expected_layer"] < 2.5 and mix["score"] == scores[-1]
@@ -206,8 +207,9 @@ def test_stacked_probes_train_as_each_probe_would_alone(multi_label):
     begin, end = span_index(targets, np.arange(6 * 200 + 1))
     train, test = [(begin[:150], end[:150])], [(begin[150:], end[150:])]
     masks = layer_masks(3, cumulative=True)
-    stacked = fit_edge_probes(layers, train, labels[:150], label_set, seed=0, epochs=3, masks=masks,
-                              multi_label=multi_label, dropout=0.0, precision="fp32")
+    stacked = fit_edge_probes(layers, train, labels[:150], label_set, seed=0,
+                              training=EdgeTraining(epochs=3, dropout=0.0, precision="fp32"), masks=masks,
+                              multi_label=multi_label)
     scores = score_edge_probes(stacked, layers, test, labels[150:], label_set, multi_label=multi_label)
     for p, mask in enumerate(masks):
         alone = reference_probes.fit_edge_probe(layers[mask.numpy()], train, labels[:150], label_set, seed=0,
@@ -219,13 +221,15 @@ def test_stacked_probes_train_as_each_probe_would_alone(multi_label):
                                        multi_label=multi_label)
         assert abs(scores[p] - alone_score) < 0.01
     assert scores[0] > scores[2] + 0.15  # the signal is in layer 0, layer 2 is noise
-    half = fit_edge_probes(layers, train, labels[:150], label_set, seed=0, epochs=3, masks=masks,
-                           multi_label=multi_label, dropout=0.0, precision="bf16")
+    half = fit_edge_probes(layers, train, labels[:150], label_set, seed=0,
+                           training=EdgeTraining(epochs=3, dropout=0.0, precision="bf16"), masks=masks,
+                           multi_label=multi_label)
     assert half.bf16 and not stacked.bf16
     half_scores = score_edge_probes(half, layers, test, labels[150:], label_set, multi_label=multi_label)
     assert np.abs(np.array(half_scores) - scores).max() < 0.06  # bf16 products: the same probes, to rounding
     with pytest.raises(ValueError, match="unknown probe precision 'fp16'"):
-        fit_edge_probes(layers, train, labels[:150], label_set, seed=0, multi_label=multi_label, precision="fp16")
+        fit_edge_probes(layers, train, labels[:150], label_set, seed=0, training=EdgeTraining(precision="fp16"),
+                        multi_label=multi_label)
 
 
 def _as_stack(probe, mask):
@@ -257,12 +261,12 @@ def test_multi_label_targets_get_one_sigmoid_per_label():
     spans = [span_index(targets, np.arange(6 * 400 + 1))]
     train, test = slice(0, 300), slice(300, 400)
     probe = fit_edge_probe(vectors, [(b[train], e[train]) for b, e in spans], labels[train], label_set, seed=0,
-                           epochs=40, multi_label=True)
+                           training=EdgeTraining(epochs=40), multi_label=True)
     score = score_edge_probe(probe, vectors, [(b[test], e[test]) for b, e in spans], labels[test], label_set,
                              multi_label=True)
     assert score > 0.8
     empty = fit_edge_probe(vectors, [(b[train], e[train]) for b, e in spans], labels[train], label_set, seed=0,
-                           epochs=0, multi_label=True)  # untrained: F1 well below the trained probe's
+                           training=EdgeTraining(epochs=0), multi_label=True)  # untrained: F1 well below trained
     assert score_edge_probe(empty, vectors, [(b[test], e[test]) for b, e in spans], labels[test], label_set,
                             multi_label=True) < score - 0.2
 
@@ -308,7 +312,7 @@ def test_distance_probe_recovers_trees_from_noisy_embeddings(mirror):
     rotation = np.linalg.qr(rng.normal(size=(dim, dim)))[0].astype(np.float32)
     embedded = [e @ rotation for e in embedded]
     b = fit_distance_probe(embedded[:120], [tree_distances(r.heads) for r in records[:120]], rank=40, seed=0,
-                           epochs=40, lr=1e-2)
+                           training=DistanceTraining(epochs=40, lr=1e-2))
     punct = [np.zeros(len(r.words), bool) for r in records[120:]]
     scores = score_distance_probe(b, embedded[120:], [r.heads for r in records[120:]], punct)
     assert scores["uuas"] > 0.8 and scores["spearman"] > 0.8
@@ -321,11 +325,12 @@ def test_stacked_distance_probes_equal_lone_ones_and_rank_correlation_equals_sci
     rng = np.random.default_rng(0)
     views = [[rng.normal(size=(len(r.words), 12)).astype(np.float32) for r in records] for _ in range(3)]
     distances = [tree_distances(r.heads) for r in records]
-    together = fit_distance_probes([np.stack(words) for words in zip(*views)], distances, rank=4, seed=0, epochs=3)
+    together = fit_distance_probes([np.stack(words) for words in zip(*views)], distances, rank=4, seed=0,
+                                   training=DistanceTraining(epochs=3))
     heads, punct = [r.heads for r in records], [np.array([t == "PUNCT" for t in r.upos]) for r in records]
     scores = score_distance_probes(together, [np.stack(words) for words in zip(*views)], heads, punct)
     for view, b in zip(views, together):
-        alone = fit_distance_probe(view, distances, rank=4, seed=0, epochs=3)
+        alone = fit_distance_probe(view, distances, rank=4, seed=0, training=DistanceTraining(epochs=3))
         np.testing.assert_allclose(b.numpy(), alone.numpy(), atol=1e-5)
     assert scores[1] == score_distance_probe(together[1], views[1], heads, punct)
     predicted = rng.integers(0, 4, size=(2, 7, 7)).astype(np.float32)  # many ties
@@ -339,7 +344,7 @@ def test_layers_and_tasks_are_checked():
     with pytest.raises(ValueError, match="layers \\[7\\] do not exist; the model has layers 0..2"):
         check_layers([7], reps)
     with pytest.raises(ValueError, match="unknown probe task 'ner'"):
-        probe_task_layers("ner", reps, reps, [], [], seed=0)
+        probe_task_layers("ner", ProbeData(reps, reps, [], []), seed=0)
 
 
 def test_probes_are_deterministic_on_real_vectors(mirror, minilm):
@@ -347,8 +352,8 @@ def test_probes_are_deterministic_on_real_vectors(mirror, minilm):
 
     train, test = load_ewt("train")[:30], load_ewt("test")[:20]
     reps = [extract_layers(minilm, [r.words for r in part], layers=[0, 3], progress=False) for part in (train, test)]
-    first = edge_probe_layers(*reps, train, test, "upos", seed=0, epochs=2)
-    second = edge_probe_layers(*reps, train, test, "upos", seed=0, epochs=2)
+    first = edge_probe_layers(ProbeData(*reps, train, test), "upos", seed=0, training=EdgeTraining(epochs=2))
+    second = edge_probe_layers(ProbeData(*reps, train, test), "upos", seed=0, training=EdgeTraining(epochs=2))
     assert first.equals(second) and list(first.layer) == [0, 3]
     assert (first.selectivity == first.score - first.control).all()
 
@@ -369,21 +374,23 @@ def test_probe_command_for_a_semantic_task(mirror, tmp_path, lib_command):
     assert summary["corpus"] == "GUM dev / test" and 0 <= summary["center_of_gravity"] <= 6
 
 
-def test_probe_tables_are_stored_by_content(mirror, tiny_bert_dir, tmp_path, monkeypatch):
+def test_probe_tables_are_stored_by_content(mirror, tiny_bert_dir, tmp_path, monkeypatch, cpu_runtime):
     """Reused when nothing changed; computed anew for other sentences or labels (the record content)."""
     from dataclasses import replace
 
+    from lib.finetune.vectors import Pretrained
     from lib.probing import runner
-    from lib.probing.runner import probe_model
+    from lib.probing.runner import Probing, probe_model
 
     monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path))
     train, test = load_ewt("train")[:12], load_ewt("test")[:8]
-    args = dict(tasks=["upos"], seed=0, epochs=1, structural_epochs=1, rank=4, progress=False)
-    first, _ = probe_model(str(tiny_bert_dir), {"ewt": (train, test)}, **args)
+    model = Pretrained(str(tiny_bert_dir))
+    probing = Probing(tasks=("upos",), n_train=12, n_test=8, epochs=1, structural_epochs=1, rank=4, seed=0)
+    first, _ = probe_model(model, {"ewt": (train, test)}, probing, cpu_runtime, progress=False)
     with monkeypatch.context() as patched:
         patched.setattr(runner, "edge_task_probes", lambda *a, **k: pytest.fail("a stored table must be reused"))
-        again, _ = probe_model(str(tiny_bert_dir), {"ewt": (train, test)}, **args)
+        again, _ = probe_model(model, {"ewt": (train, test)}, probing, cpu_runtime, progress=False)
     assert again.equals(first) and len(list((tmp_path / "probes").iterdir())) == 1
     relabelled = [replace(r, upos=("X",) * len(r.words)) if i == 0 else r for i, r in enumerate(test)]
-    probe_model(str(tiny_bert_dir), {"ewt": (train, relabelled)}, **args)
+    probe_model(model, {"ewt": (train, relabelled)}, probing, cpu_runtime, progress=False)
     assert len(list((tmp_path / "probes").iterdir())) == 2
