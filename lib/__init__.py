@@ -32,6 +32,7 @@ from lib.book.prose import glue  # noqa: E402
 from lib.book.differences import deviations, differences_box  # noqa: E402
 from lib.book.provenance import describe_environment, reproduce_page  # noqa: E402
 from lib.book.settings import Settings, chapter_settings, stage_settings  # noqa: E402
+from lib.book import takeaways  # noqa: E402
 from lib.data import (DataError, Record, load_ewt, load_gum, load_mnli, load_snli, load_squad, load_vader,  # noqa: E402
                       load_wikipedia)
 from lib.encoders import (Encoder, Reps, Runtime, cached_layers, describe_layers, extract_layers, load_encoder,  # noqa: E402
@@ -57,4 +58,4 @@ __all__ = ["DOMAINS", "IN_DOMAIN", "MAIN_METRIC", "Ablation", "DataError", "Doma
            "load_snli", "load_squad", "load_vader", "load_wikipedia", "matrix_table", "metrics_table", "model_shape",
            "probe_corpora", "probe_model", "probe_sentences", "relative_change", "reproduce_page", "restoring",
            "same_layer", "sample_tokens", "seed_everything", "share_lost", "shift_tables", "similarity_matrix",
-           "similarity_table", "stage_settings", "task_layers", "versus_pretrained", "weight_change"]
+           "similarity_table", "stage_settings", "takeaways", "task_layers", "versus_pretrained", "weight_change"]

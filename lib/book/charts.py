@@ -235,6 +235,79 @@ def seed_lines(table: pd.DataFrame, x: str, y: str, color: str, title: str, subt
     return (chart.add_params(menu) if menu is not None else chart).properties(width="container")
 
 
+# Chart views of chapters 1-4
+# Each takes a chapter's tidy table, shapes it for its one chart (a filter, a mean over seeds, a melt,
+# a label column) and draws it with the functions above; the chapter keeps the question and its labels.
+def metric_lines(layers: pd.DataFrame, metric: str, title: str, subtitle: str, y_title: str,
+                 tooltip_extra: tuple[str, ...] = ()) -> alt.Chart:
+    """One metric of :func:`lib.encoders.describe_layers` (chapter 1) by layer, one line per model."""
+    return layer_lines(layers[layers.metric == metric], y="value", color="model", title=title, subtitle=subtitle,
+                       y_title=y_title, tooltip_extra=tooltip_extra)
+
+
+def seed_mean_lines(table: pd.DataFrame, y: str, color: str, title: str, subtitle: str,
+                    y_title: str | None = None) -> alt.Chart:
+    """The mean of ``y`` over seeds by layer, one line per ``color`` group (chapter 2's weight change)."""
+    return layer_lines(table.groupby([color, "layer"], as_index=False)[y].mean(), y=y, color=color, title=title,
+                       subtitle=subtitle, y_title=y_title)
+
+
+def difference_band(layers: pd.DataFrame, title: str, subtitle: str, y_title: str,
+                    default: str | None = None) -> alt.Chart:
+    """Chapter 3's probe score of each fine-tuned model minus the pre-trained one, layer by layer:
+    the mean over seeds as a line, their range as a band; choose the probe (``default`` first)."""
+    pre = layers[layers.model == "pre-trained"][["probe", "layer", "score"]].rename(columns={"score": "pre_trained"})
+    diffs = layers[layers.model != "pre-trained"].merge(pre, on=["probe", "layer"])
+    diffs = diffs.assign(difference=diffs.score - diffs.pre_trained)
+    spread = diffs.groupby(["model", "probe", "layer"], as_index=False).difference.agg(["mean", "min", "max"])
+    return layer_band(spread, y="mean", low="min", high="max", color="model", choose="probe", default=default,
+                      title=title, subtitle=subtitle, y_title=y_title)
+
+
+MIX_MEASURES = {"expected_layer": "E_delta, the expected layer", "center_of_gravity": "center of gravity"}
+
+
+def mix_dots(mixes: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
+    """Chapter 3's scalar mixes: each probe's expected layer and center of gravity, one point per
+    model and seed; choose the measure (the expected layer first)."""
+    where = mixes.melt(id_vars=["model", "seed", "probe"], value_vars=list(MIX_MEASURES), var_name="measure",
+                       value_name="layer")
+    where["measure"] = where.measure.map(MIX_MEASURES)
+    return dots(where.dropna(), x="layer", y="probe", color="model", choose="measure", title=title, subtitle=subtitle,
+                x_title="layer", default=MIX_MEASURES["expected_layer"])
+
+
+def cumulative_lines(mixes: pd.DataFrame, title: str, subtitle: str, y_title: str) -> alt.Chart:
+    """Chapter 3's score of the scalar mix of layers 0..l (columns ``cumulative_<l>``) by layer,
+    mean over seeds, one line per model; choose the probe."""
+    columns = [c for c in mixes if c.startswith("cumulative_")]
+    cumulative = mixes.melt(id_vars=["model", "seed", "probe"], value_vars=columns, var_name="layer",
+                            value_name="mix score")
+    cumulative["layer"] = cumulative.layer.str.removeprefix("cumulative_").astype(int)
+    return layer_lines(cumulative.groupby(["model", "probe", "layer"], as_index=False)["mix score"].mean(),
+                       y="mix score", color="model", choose="probe", title=title, subtitle=subtitle, y_title=y_title)
+
+
+def measure_floor_lines(similarity: pd.DataFrame, title: str, subtitle: str, y_title: str,
+                        default: str | None = None) -> alt.Chart:
+    """Chapter 4's similarity of each layer with its pre-trained self and its seed floor, one line per
+    task; choose the measure and text (``"RSA · own text"``); debiased CKA left out."""
+    view = similarity[similarity.measure != "cka_debiased"]
+    view = view.assign(view=view.measure.str.upper() + " · " + view.text)
+    return floor_lines(view, y="value", floor="seed_floor", color="task", choose="view", title=title,
+                       subtitle=subtitle, y_title=y_title, default=default)
+
+
+def standardising_lines(raw: pd.DataFrame, standard: pd.DataFrame, title: str, subtitle: str,
+                        y_title: str) -> alt.Chart:
+    """Chapter 4's RSA on the task's own text with raw and with standardised vectors (and their
+    seed floors), one line per view; choose the task."""
+    views = pd.concat([raw.assign(view="raw cosine"), standard.assign(view="standardised")])
+    views = views[(views.measure == "rsa") & (views.inputs == "own")]
+    return floor_lines(views, y="value", floor="seed_floor", color="view", choose="task", title=title,
+                       subtitle=subtitle, y_title=y_title)
+
+
 def write_vega_assets(static_dir: str | Path) -> list[str]:
     """Write the offline vega bundle and its preload into ``static_dir``; returns their names.
 
