@@ -26,6 +26,7 @@ __version__ = "0.1.0"  # part of every artifact key: a new version computes ever
 from lib.book import charts  # noqa: E402
 from lib.book.parameters import calibration, check_parameters, load_profile, seed_everything  # noqa: E402
 from lib.book.prose import glue  # noqa: E402
+from lib.book import takeaways  # noqa: E402
 from lib.book.differences import deviations, differences_box  # noqa: E402
 from lib.book.provenance import describe_environment, reproduce_page  # noqa: E402
 from lib.data import (DataError, Record, load_ewt, load_gum, load_mnli, load_snli, load_squad, load_vader,  # noqa: E402
@@ -50,5 +51,5 @@ __all__ = ["DOMAINS", "IN_DOMAIN", "MAIN_METRIC", "Ablation", "DataError", "Doma
            "load_encoder", "load_ewt", "load_finetuned", "load_gum", "load_mnli", "load_profile", "load_snli", "load_squad",
            "load_vader", "load_wikipedia", "matrix_table", "metrics_table", "model_shape", "pick_device",
            "probe_corpora", "probe_model", "probe_sentences", "relative_change", "restoring", "same_layer", "sample_tokens",
-           "seed_everything", "share_lost", "shift_tables", "similarity_matrix", "similarity_table", "task_layers", "versus_pretrained",
+           "seed_everything", "share_lost", "shift_tables", "similarity_matrix", "similarity_table", "takeaways", "task_layers", "versus_pretrained",
            "weight_change"]
