@@ -44,7 +44,8 @@ def last_layer_table(similarity: pd.DataFrame):
     """The last layer's RSA and CKA with the pre-trained model, and their seed floors, per task and domain."""
     last = similarity[similarity.layer == similarity.layer.max()]
     wide = last.pivot_table(index=["task", "domain "], columns="measure", values=["value", "seed_floor"])
-    wide.columns = [f"{measure.upper()}{' seed floor' if part == 'seed_floor' else ''}" for part, measure in wide.columns]
+    wide.columns = [f"{measure.upper()}{' seed floor' if part == 'seed_floor' else ''}"
+                    for part, measure in wide.columns]
     return wide[["RSA", "RSA seed floor", "CKA", "CKA seed floor"]].style.format(precision=3, na_rep="")
 
 

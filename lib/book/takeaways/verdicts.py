@@ -77,9 +77,11 @@ def restoring_costs(ablation: pd.DataFrame, n_layers: int) -> dict[str, str]:
     {'top_cost': '0.100 to 0.100', 'bottom_cost': '0.200'}
     """
     restore = mean_scores(ablation).set_index(["task", "experiment", "k"]).value
-    full = {t: restore[(t, "restore_bottom", 0)] for t in sorted(set(ablation.task)) if (t, "restore_bottom", 0) in restore}
-    top = [full[t] - restore[(t, "restore_top", n_layers - 1)] for t in full if (t, "restore_top", n_layers - 1) in restore]
-    bottom = [full[t] - restore[(t, "restore_bottom", 1)] for t in full if (t, "restore_bottom", 1) in restore]
+    full = {t: restore[(t, "restore_bottom", 0)] for t in sorted(set(ablation.task))
+            if (t, "restore_bottom", 0) in restore}
+    costs = {name: [full[t] - restore[(t, experiment, k)] for t in full if (t, experiment, k) in restore]
+             for name, experiment, k in (("top", "restore_top", n_layers - 1), ("bottom", "restore_bottom", 1))}
+    top, bottom = costs["top"], costs["bottom"]
     return {"top_cost": f"{min(top):.3f} to {max(top):.3f}" if top else "not measured",
             "bottom_cost": f"{max(bottom):.3f}" if bottom else "not measured"}
 
