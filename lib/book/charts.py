@@ -349,3 +349,95 @@ def write_mathjax(extra_dir: str | Path) -> Path:
         shutil.rmtree(target)
     shutil.copytree(source, target)
     return target
+
+
+# Chart views of chapters 5-7
+# Each takes a chapter's tidy table and its question (title, subtitle), shapes the table for the
+# chart (the rows of a task's main metric, shares lost, label columns) and draws it.
+
+def freezing_losses(ablation: pd.DataFrame, chance: pd.Series, title: str, subtitle: str) -> alt.Chart:
+    """The share of the full fine-tune's score above chance lost (:func:`lib.share_lost`) per frozen
+    boundary k, a line per task; ``ablation`` from :func:`lib.ablation_table`, ``chance`` per
+    (task, metric)."""
+    from lib.book.takeaways.ablation import main_chance, main_scores
+    from lib.experiments import share_lost
+
+    main = main_scores(ablation)
+    frozen = main[main.experiment == "freezing"]
+    frozen = frozen.assign(lost=share_lost(frozen, main_chance(chance)))
+    top, n_layers = int(frozen.k.max()), int(main[main.experiment != "freezing"].k.max())
+    return seed_lines(frozen, x="k", y="lost", color="task", title=title, subtitle=subtitle,
+                      x_title="frozen: embeddings and layers 1..k", y_title="share lost",
+                      marks={0: "full fine-tune", top: "frozen encoder" if top == n_layers else f"k = {top}"})
+
+
+def restored_scores(ablation: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
+    """The test score of the fine-tuned models with their bottom (0..k) or top (k+1..L) layers
+    restored to the pre-trained weights, per boundary k; choose the task."""
+    from lib.book.takeaways.ablation import main_scores
+
+    main = main_scores(ablation)
+    restored = main[main.experiment != "freezing"].replace(
+        {"experiment": {"restore_bottom": "pre-trained bottom (0..k)", "restore_top": "pre-trained top (k+1..L)"}})
+    n_layers = int(restored.k.max())  # restoring runs k = 0..L
+    return seed_lines(restored, x="k", y="value", color="experiment", choose="task", title=title, subtitle=subtitle,
+                      x_title="boundary k", y_title="test score",
+                      marks={0: "bottom: nothing restored", n_layers: "top: nothing restored"})
+
+
+def _task_measure(similarity: pd.DataFrame) -> pd.DataFrame:
+    """``similarity`` with the column ``view``, such as "nli · rsa", that a chart's menu chooses."""
+    return similarity.assign(view=similarity.task + " · " + similarity.measure)
+
+
+def domain_layers(similarity: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
+    """Similarity with the pre-trained model by layer, a line per domain (column ``"domain "``);
+    choose the task and measure (opening on the first task's RSA)."""
+    view = _task_measure(similarity)
+    return layer_lines(view, y="value", color="domain ", choose="view", title=title, subtitle=subtitle,
+                       y_title="similarity", tooltip_extra=("seed_floor",), default=f"{view.task.iloc[0]} · rsa")
+
+
+def domain_change(similarity: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
+    """The change at the last layer (1 - similarity) per domain, in-domain and out of domain
+    coloured apart; choose the task and measure."""
+    view = _task_measure(similarity)
+    top = view[view.layer == view.layer.max()]
+    top = top.assign(change=1 - top.value, sentences=top.in_domain.map({True: "in-domain", False: "out of domain"}))
+    return dots(top[["view", "domain", "sentences", "seed_floor", "change"]], x="change", y="domain",
+                color="sentences", choose="view", title=title, subtitle=subtitle,
+                x_title="change at the last layer (1 - similarity)", default=f"{view.task.iloc[0]} · rsa")
+
+
+def domain_scores(scores: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
+    """One dot per seed: the test score per domain and metric; choose the task (opening on parsing)."""
+    from lib.book.takeaways.shift import domain_label
+
+    shown = scores.assign(domain=domain_label(scores) + " · " + scores.metric)
+    return dots(shown, x="value", y="domain", color="seed", choose="task", title=title, subtitle=subtitle,
+                x_title="test score", default="parsing" if "parsing" in set(shown.task) else None)
+
+
+def change_by_layer(similarity: pd.DataFrame, title: str, subtitle: str, measure: str = "rsa",
+                    inputs: str = "own") -> alt.Chart:
+    """1 - ``measure`` between the pre-trained and the fine-tuned model by layer, on ``inputs``,
+    mean of seeds, a line per task; ``similarity`` from :func:`lib.similarity_table`."""
+    change = similarity[(similarity.measure == measure) & (similarity.inputs == inputs)]
+    change = change.assign(value=1 - change.value)
+    return layer_lines(change.groupby(["task", "layer"], as_index=False).value.mean(), y="value", color="task",
+                       title=title, subtitle=subtitle, y_title=f"change (1 - {measure.upper()})")
+
+
+def losses_by_boundary(ablation: pd.DataFrame, chance: pd.Series, title: str, subtitle: str) -> alt.Chart:
+    """The share of the score above chance lost at boundary k (mean of seeds), by freezing 0..k
+    and by restoring k+1..L; choose the task."""
+    from lib.book.takeaways.ablation import main_chance, mean_scores
+    from lib.experiments import share_lost
+
+    means = mean_scores(ablation)
+    losses = means.assign(value=share_lost(means, main_chance(chance)),
+                          evidence=means.experiment.map({"freezing": "freezing (0..k frozen)",
+                                                         "restore_top": "restoring (k+1..L restored)"}))
+    return line_chart(losses.dropna(subset="evidence"), x="k:O", y="value", color="evidence", choose="task",
+                      title=title, subtitle=subtitle, x_title="boundary k",
+                      y_title="share of the score above chance lost")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lib.experiments import MAIN_METRIC
+from lib.finetune.tasks import MAIN_METRIC
 
 NAMES = {"nli": "NLI accuracy", "sentiment": "sentiment accuracy", "parsing": "parsing", "qa": "QA"}
 
