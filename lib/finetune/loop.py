@@ -16,7 +16,6 @@ import shutil
 from pathlib import Path
 from typing import Mapping, NamedTuple
 
-import numpy as np
 import torch
 from tqdm import tqdm
 from transformers import get_linear_schedule_with_warmup
