@@ -9,7 +9,6 @@ dominate cosines.
 from __future__ import annotations
 
 import hashlib
-import json
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,7 @@ import torch
 
 from lib.similarity.cka import debiased_cka_torch, linear_cka_torch
 from lib.similarity.rsa import check_method, pairwise_pearson, pairwise_spearman
-from lib.artifacts import artifact_path, atomic_path
+from lib.artifacts import cached_json
 from lib.errors import InputError
 
 
@@ -131,9 +130,11 @@ def versus_pretrained(pre, tuned: list, method: str = "cosine", standardize: boo
     identity = {"vectors": [[list(a.shape), str(a.dtype), hashlib.sha256(a.tobytes()).hexdigest()] for a in arrays],
                 "method": method, "standardize": standardize, "measures": measures,
                 "device_type": str(device).split(":")[0]}
-    path = artifact_path("similarity", identity, ".json")
-    if path.is_file():
-        return pd.DataFrame(**json.loads(path.read_text(encoding="utf-8")))
+    return pd.DataFrame(**cached_json("similarity", identity, lambda: _versus_pretrained(
+        pre, tuned, method, standardize, device, measures).to_dict("split", index=False)))  # floats exact
+
+
+def _versus_pretrained(pre, tuned: list, method: str, standardize: bool, device: str, measures: list[str]) -> pd.DataFrame:
     runs = pd.concat([same_layer(pre, t, method, standardize, device, measures).assign(seed=i)
                       for i, t in enumerate(tuned)])
     pairs = [same_layer(tuned[i], tuned[j], method, standardize, device, measures)
@@ -144,12 +145,8 @@ def versus_pretrained(pre, tuned: list, method: str = "cosine", standardize: boo
     if pairs:
         floor = pd.concat(pairs).groupby("layer", as_index=False)[measures].mean()
         floor = floor.melt(id_vars="layer", var_name="measure", value_name="seed_floor")
-        table = table.merge(floor, on=["layer", "measure"])
-    else:
-        table = table.assign(seed_floor=np.nan)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(table.to_dict("split", index=False)), encoding="utf-8")  # floats exact
-    return table
+        return table.merge(floor, on=["layer", "measure"])
+    return table.assign(seed_floor=np.nan)
 
 
 def matrix_table(x, y, measure: str = "rsa", method: str = "cosine", device: str = "cpu") -> pd.DataFrame:
