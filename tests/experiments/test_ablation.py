@@ -29,17 +29,24 @@ def ablation(smoke):
 
 def test_stored_prefix_trains_the_same_model_as_recomputing_it(mirror, smoke_finetuning, ablation, cpu_runtime,
                                                                tmp_path, monkeypatch):
-    """The grid's shortcut (frozen layers run once, their outputs stored) against a plain run."""
+    """The grid's shortcut (frozen layers run once, their outputs stored) against a plain run, in fp32.
+
+    The two runs batch the frozen layers differently (all examples at once against each training
+    batch), so their sums round differently, and Adam's first steps, which divide by tiny second
+    moments, magnify that: here (a CPU with AMX) the heads differ by up to 3e-4 in fp32 and 9e-3 under
+    bf16, with identical losses in fp32. So: fp32, the losses to 1e-4, the weights to 1e-3."""
     finetuning, ablation = replace(smoke_finetuning, seeds=[1]), replace(ablation, grid=[2])
+    runtime = cpu_runtime.with_precision("fp32")
     monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "fast"))
-    (fast,) = freezing_grid(finetuning, ablation, "parsing", cpu_runtime, progress=False)
+    (fast,) = freezing_grid(finetuning, ablation, "parsing", runtime, progress=False)
     monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "plain"))
-    plain = get_or_train(ablation.config(finetuning, "parsing", 1, 2), cpu_runtime, progress=False)
+    plain = get_or_train(ablation.config(finetuning, "parsing", 1, 2), runtime, progress=False)
+    assert fast.config.precision == plain.config.precision == "fp32"
     assert fast.config.freeze_below == 2 and fast.history and plain.history
     assert [h["value"] for h in fast.history] == pytest.approx([h["value"] for h in plain.history], rel=1e-4)
     assert fast.metrics == pytest.approx(plain.metrics, abs=0.02)
     weights = [m.load().state_dict() for m in (fast, plain)]
-    assert all(torch.allclose(weights[0][name], weights[1][name], atol=1e-4) for name in weights[0])
+    assert all(torch.allclose(weights[0][name], weights[1][name], atol=1e-3) for name in weights[0])
     pre = load_encoder("minilm").model.state_dict()
     frozen = [n for n in pre if n.startswith(("embeddings.", "encoder.layer.0.", "encoder.layer.1."))]
     assert frozen and all(torch.equal(weights[0][f"encoder.{n}"], pre[n]) for n in frozen)
