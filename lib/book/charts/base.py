@@ -278,4 +278,6 @@ def write_mathjax(extra_dir: str | Path) -> Path:
     return target
 
 
-__all__ = ["BUNDLE_JS", "COLORS", "OTHERS", "PALETTE", "PRELOAD_JS", "book_theme", "color_encoding", "color_of", "dots", "enable", "floor_lines", "heatmap", "layer_band", "layer_lines", "line_chart", "seed_lines", "seed_points", "tooltip", "write_mathjax", "write_vega_assets"]
+__all__ = ["BUNDLE_JS", "COLORS", "OTHERS", "PALETTE", "PRELOAD_JS", "book_theme", "color_encoding", "color_of",
+           "dots", "enable", "floor_lines", "heatmap", "layer_band", "layer_lines", "line_chart", "seed_lines",
+           "seed_points", "tooltip", "write_mathjax", "write_vega_assets"]

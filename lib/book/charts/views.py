@@ -7,6 +7,9 @@ import altair as alt
 import pandas as pd
 
 from lib.book.charts.base import dots, floor_lines, layer_band, layer_lines, line_chart, seed_lines
+from lib.book.takeaways.ablation import main_chance, main_scores, mean_scores
+from lib.book.takeaways.shift import domain_label
+from lib.experiments import share_lost
 
 
 # Chapters 1-4
@@ -86,8 +89,6 @@ def freezing_losses(ablation: pd.DataFrame, chance: pd.Series, title: str, subti
     """The share of the full fine-tune's score above chance lost (:func:`lib.share_lost`) per frozen
     boundary k, a line per task; ``ablation`` from :func:`lib.ablation_table`, ``chance`` per
     (task, metric)."""
-    from lib.book.takeaways.ablation import main_chance, main_scores
-    from lib.experiments import share_lost
 
     main = main_scores(ablation)
     frozen = main[main.experiment == "freezing"]
@@ -101,7 +102,6 @@ def freezing_losses(ablation: pd.DataFrame, chance: pd.Series, title: str, subti
 def restored_scores(ablation: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
     """The test score of the fine-tuned models with their bottom (0..k) or top (k+1..L) layers
     restored to the pre-trained weights, per boundary k; choose the task."""
-    from lib.book.takeaways.ablation import main_scores
 
     main = main_scores(ablation)
     restored = main[main.experiment != "freezing"].replace(
@@ -138,7 +138,6 @@ def domain_change(similarity: pd.DataFrame, title: str, subtitle: str) -> alt.Ch
 
 def domain_scores(scores: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
     """One dot per seed: the test score per domain and metric; choose the task (opening on parsing)."""
-    from lib.book.takeaways.shift import domain_label
 
     shown = scores.assign(domain=domain_label(scores) + " · " + scores.metric)
     return dots(shown, x="value", y="domain", color="seed", choose="task", title=title, subtitle=subtitle,
@@ -158,8 +157,6 @@ def change_by_layer(similarity: pd.DataFrame, title: str, subtitle: str, measure
 def losses_by_boundary(ablation: pd.DataFrame, chance: pd.Series, title: str, subtitle: str) -> alt.Chart:
     """The share of the score above chance lost at boundary k (mean of seeds), by freezing 0..k
     and by restoring k+1..L; choose the task."""
-    from lib.book.takeaways.ablation import main_chance, mean_scores
-    from lib.experiments import share_lost
 
     means = mean_scores(ablation)
     losses = means.assign(value=share_lost(means, main_chance(chance)),
@@ -170,4 +167,6 @@ def losses_by_boundary(ablation: pd.DataFrame, chance: pd.Series, title: str, su
                       y_title="share of the score above chance lost")
 
 
-__all__ = ["MIX_MEASURES", "change_by_layer", "cumulative_lines", "difference_band", "domain_change", "domain_layers", "domain_scores", "freezing_losses", "losses_by_boundary", "measure_floor_lines", "metric_lines", "mix_dots", "restored_scores", "seed_mean_lines", "standardising_lines"]
+__all__ = ["MIX_MEASURES", "change_by_layer", "cumulative_lines", "difference_band", "domain_change",
+           "domain_layers", "domain_scores", "freezing_losses", "losses_by_boundary", "measure_floor_lines",
+           "metric_lines", "mix_dots", "restored_scores", "seed_mean_lines", "standardising_lines"]
