@@ -37,7 +37,7 @@ from lib.data import (DataError, Record, load_ewt, load_gum, load_mnli, load_snl
                       load_wikipedia)
 from lib.encoders import (Encoder, Reps, Runtime, cached_layers, describe_layers, extract_layers, load_encoder,  # noqa: E402
                           model_shape, relative_change, weight_change)
-from lib.experiments import (DOMAINS, IN_DOMAIN, Ablation, DomainShift, Similarity, ablation_table,  # noqa: E402
+from lib.experiments import (DOMAINS, IN_DOMAIN, Ablation, DomainShift, Similarity, ablation_items, ablation_table,  # noqa: E402
                              check_grid, domain_scores, domain_sentences, findings, freezing_grid, input_name,
                              input_vectors, restoring, share_lost, shift_tables, similarity_table)
 from lib.finetune import (MAIN_METRIC, FineTuned, FinetuneConfig, Finetuning, Pretrained, chance_table,  # noqa: E402
@@ -50,7 +50,7 @@ REPOSITORY = "https://github.com/what-happens-to-bert/book"
 
 __all__ = ["DOMAINS", "IN_DOMAIN", "MAIN_METRIC", "Ablation", "DataError", "DomainShift", "Encoder", "FineTuned",
            "FinetuneConfig", "Finetuning", "Pretrained", "Probing", "REPOSITORY", "Record", "Reps", "Runtime", "Settings",
-           "Similarity", "ablation_table", "cached_layers", "calibration", "chance_table", "chapter_settings", "charts",
+           "Similarity", "ablation_items", "ablation_table", "cached_layers", "calibration", "chance_table", "chapter_settings", "charts",
            "check_grid", "check_parameters", "closest_layers", "describe_environment", "describe_layers",
            "describe_probe_tasks", "deviations", "differences_box", "domain_scores", "domain_sentences",
            "extract_layers", "findings", "freezing_grid", "get_or_train", "glue", "history_table", "input_name",

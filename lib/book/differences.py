@@ -32,8 +32,17 @@ def _count(n: int, what: str) -> str:
     return f"all {what}" if n == 0 else f"{n:,} {what}"
 
 
+def _pooling(model: str) -> str:
+    """How the profile's classifier heads pool a sentence: as its checkpoint was trained to."""
+    from lib.encoders.loading import sentence_pooling
+
+    pooled = sentence_pooling(model)
+    return ("[CLS]" if pooled == "cls" else
+            "the mean of the token vectors, as the checkpoint was trained to pool (its sentence-transformers config)")
+
+
 def profile_differences(profile: str) -> pd.DataFrame:
-    """(aspect, the paper, the profile): model, tasks, data sizes, learning rate, epochs, seeds, layers, ..."""
+    """(aspect, the paper, the profile): model, tasks, data sizes, learning rate, steps, pooling, seeds, ..."""
     p = load_profile(profile)
     grid = p["ablation_grid"]
     rows = [
@@ -41,7 +50,9 @@ def profile_differences(profile: str) -> pd.DataFrame:
         ("fine-tuning tasks", "MNLI, SQuAD, EWT dependency parsing", _tasks(p)),
         ("fine-tuning data", "each task's training set", _sizes(p)),
         ("encoder learning rate", NOT_AT_HAND, f"{p['learning_rate']:g} (head {p['head_learning_rate']:g})"),
-        ("epochs", NOT_AT_HAND, str(p["epochs"])),
+        ("optimizer steps per task", NOT_AT_HAND, f"{p['train_steps']:,} of {p['train_batch_size']} examples, "
+         "the same for every task (warm-up 10 %, linear decay)"),
+        ("sentence vector of a classifier head", "[CLS]", _pooling(p["model"])),
         ("fine-tuning seeds", "several (a seed-to-seed noise floor)", str(len(p["seeds"]))),
         ("probe data", "edge probing and structural probe suites",
          f"{_count(p['probe_train_sentences'], 'sentences')} to train, {_count(p['probe_test_sentences'], 'sentences')} "
@@ -78,13 +89,13 @@ def differences_box(profile: str) -> DifferencesBox:
     return DifferencesBox(profile)
 
 
-def deviations(model: str, tasks, nli_dataset: str, n_train: dict, epochs: int) -> str:
+def deviations(model: str, tasks, nli_dataset: str, n_train: dict, steps: int) -> str:
     """What a run's encoder, tasks and data change from the paper, as one phrase for a takeaway.
 
-    >>> deviations("bert-base", ["nli", "qa", "parsing"], "mnli", {"nli": 0, "qa": 0, "parsing": 0}, 3)
+    >>> deviations("bert-base", ["nli", "qa", "parsing"], "mnli", {"nli": 0, "qa": 0, "parsing": 0}, 10000)
     'none in the encoder, the tasks or the training data'
-    >>> deviations("minilm", ["nli", "sentiment"], "snli", {"nli": 3000, "sentiment": 1000}, 1)
-    'MiniLM-L6 (6 layers x 384) rather than BERT-base (12 x 768); SNLI for MNLI; VADER sentiment in place of SQuAD; no dependency parsing; 1 epoch on a sample of each training set (nli 3,000, sentiment 1,000)'
+    >>> deviations("minilm", ["nli", "sentiment"], "snli", {"nli": 6400, "sentiment": 3200}, 200)
+    'MiniLM-L6 (6 layers x 384) rather than BERT-base (12 x 768); SNLI for MNLI; VADER sentiment in place of SQuAD; no dependency parsing; 200 optimizer steps on a sample of each training set (nli 6,400, sentiment 3,200)'
     """
     parts = []
     if model == "minilm":
@@ -101,6 +112,6 @@ def deviations(model: str, tasks, nli_dataset: str, n_train: dict, epochs: int) 
         parts.append("no dependency parsing")
     sampled = {t: n_train[t] for t in tasks if n_train.get(t, 0) > 0}
     if sampled:
-        parts.append(f"{epochs} epoch{'s' * (epochs != 1)} on a sample of each training set ("
+        parts.append(f"{steps:,} optimizer steps on a sample of each training set ("
                      + ", ".join(f"{t} {n:,}" for t, n in sampled.items()) + ")")
     return "; ".join(parts) or "none in the encoder, the tasks or the training data"

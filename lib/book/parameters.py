@@ -134,7 +134,7 @@ def _rules() -> dict:
         "device": _device, "seed": _count(0), "data_dir": _folder_or_empty, "pooling": _choice("first", "mean"),
         "batch_size": _count(1), "n_sentences": _count(1), "n_pairs": _count(1), "top_k": _count(1),
         "tasks": _list_of(_choice(*TASKS)), "seeds": _list_of(_count(0)), "nli_dataset": _choice(*NLI_DATASETS),
-        "n_train": _per_task(zero_is_all), "n_dev": zero_is_all, "n_test": zero_is_all, "epochs": _count(1),
+        "n_train": _per_task(zero_is_all), "n_dev": zero_is_all, "n_test": zero_is_all, "train_steps": _count(1),
         "train_batch_size": _count(1), "learning_rate": _positive, "head_learning_rate": _positive,
         "max_length": _per_task(_count(8)),
         "probe_tasks": _list_of(_choice(*PROBE_TASKS)), "probe_train_sentences": zero_is_all,

@@ -28,6 +28,7 @@ from lib.book.parameters import check_parameters, load_profile
 from lib.encoders.loading import RANDOM_PREFIX, load_encoder, model_shape
 from lib.encoders.runtime import Runtime, resolve_runtime
 from lib.errors import InputError
+from lib.finetune.loop import DEV_POINTS
 
 # Subwords of a typical example, specials included: the mean over 1,500 training examples with
 # MiniLM's tokenizer (the mirror); MNLI's and SQuAD's (not in the mirror) from their longer texts.
@@ -181,7 +182,7 @@ def plan(profile: str, device: str = "auto", overrides: dict | None = None, step
 
     def finetune(task: str, n_train: int, batch: int, frozen: int = 0) -> float:
         examples = _size(task, values, n_train, 0)
-        steps_ = values["epochs"] * max(1, examples // batch)
+        steps_ = values["train_steps"]
         top = (layers - frozen) / layers  # a frozen bottom runs once (a stored prefix), the top at every step
         return steps_ * step[task] * top + examples * score[task] * frozen / layers
 
@@ -228,7 +229,7 @@ def plan(profile: str, device: str = "auto", overrides: dict | None = None, step
     chapters = {
         "01_layers": values["n_sentences"] * extract,
         "02_finetuning": sum(len(seeds) * (finetune(t, values["n_train"][t], bs)
-                                           + evaluate(t, values["n_dev"], 1) * values["epochs"] + evaluate(t, values["n_test"]))
+                                           + evaluate(t, values["n_dev"], 1) * DEV_POINTS + evaluate(t, values["n_test"]))
                              for t in tasks),
         "03_probing": n_models * per_model_probes,
         "04_similarity": similarity,

@@ -10,6 +10,8 @@ Only the encoder families of :mod:`lib.encoders.families` load; any other is ref
 """
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,6 +132,29 @@ def model_shape(name: str) -> tuple[int, int]:
     outside the supported families is refused."""
     config = _config_of(name)
     return config.num_hidden_layers, config.hidden_size
+
+
+def sentence_pooling(name: str) -> str:
+    """How a checkpoint was trained to pool a sentence: ``"mean"`` where it is a sentence-transformers
+    folder whose pooling module averages token vectors (all-MiniLM-L6-v2, the packaged ``minilm``),
+    else ``"cls"`` (BERT's [CLS] vector; a hub id is not read). A ``random-init:<model>`` pools as
+    ``<model>`` does (our choice: the control differs from it in its weights only).
+
+    >>> sentence_pooling("minilm"), sentence_pooling("random-init:minilm")
+    ('mean', 'mean')
+    """
+    if name.startswith(RANDOM_PREFIX):
+        name = name.partition(":")[2] or "minilm"
+        if name in BUILTIN_SHAPES and name != "minilm":
+            return "cls"
+    folder = Path(resolve_model(name))
+    try:
+        modules = json.loads((folder / "modules.json").read_text())
+        pooling = next(m for m in modules if m.get("type", "").endswith("Pooling"))
+        config = json.loads((folder / pooling["path"] / "config.json").read_text())
+    except (OSError, ValueError, StopIteration):
+        return "cls"
+    return "mean" if config.get("pooling_mode_mean_tokens") and not config.get("pooling_mode_cls_token") else "cls"
 
 
 def model_family(name: str) -> str:

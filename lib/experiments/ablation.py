@@ -24,7 +24,7 @@ from lib.experiments.restoring import restoring, restoring_cached, restoring_dat
 from lib.finetune.config import FinetuneConfig, Finetuning
 from lib.finetune.loop import Prepared, prepare
 from lib.finetune.store import FineTuned, get_or_train, stored
-from lib.finetune.tasks import check_task
+from lib.finetune.tasks import MAIN_METRIC, check_task
 from lib.errors import InputError
 
 EXPERIMENTS = ("freezing", "restore_bottom", "restore_top")
@@ -37,7 +37,7 @@ class Ablation:
     ``grid``: the freezing boundaries k; ``n_train`` and ``batch_size``: per task, the training
     examples and batch size of each grid model (fewer than the book's models: the grid has many);
     ``n_eval``: the test examples that score each grid and restored model (0: all). The grid's dev
-    set (one learning-curve point per epoch) is a fifth of ``n_eval`` (our choice). A grid with the
+    set (the learning curve's dev points) is a fifth of ``n_eval`` (our choice). A grid with the
     book's ``n_train`` and batch size, and with ``n_eval`` the book's ``n_test`` (and a fifth of it
     its ``n_dev``; or both whole), shares its ``k = 0`` models with every other chapter.
     ``seeds``: the seeds of the grid and of restoring (None: the book's fine-tuning seeds).
@@ -143,6 +143,28 @@ def ablation_table(finetuning: Finetuning, ablation: Ablation, task: str, runtim
         scores = restoring(tuned, finetuning.model, ablation.n_eval, runtime, progress, prepared)
         table = pd.concat([table, scores.assign(seed=seed)], ignore_index=True)
     return table.assign(task=task)[["task", "seed", "experiment", "k", "metric", "value"]]
+
+
+def ablation_items(finetuning: Finetuning, ablation: Ablation, task: str, runtime: Runtime,
+                   progress: bool = True) -> pd.DataFrame:
+    """Per test example of every freezing-grid model, what its main metric sums
+    (:data:`lib.finetune.tasks.MAIN_METRIC`): ``(task, experiment, k, seed, item, correct, total)``
+    with the metric ``sum(correct) / sum(total)``: a class right (of 1); the parser's correctly
+    attached and labelled words (LAS) of the scored words of a sentence; QA's F1 (of 1). Every grid
+    model scores the same test examples in the same order, so rows pair by ``item`` for a paired
+    bootstrap (:mod:`lib.stats`). A model stored before its manifest kept these counts has no rows.
+    """
+    rows = []
+    for tuned in freezing_grid(finetuning, ablation, task, runtime, progress):
+        items = tuned.manifest.get("test_items")
+        if not items:
+            continue
+        key = "correct" if "correct" in items else MAIN_METRIC[task]
+        rows.append(pd.DataFrame({"task": task, "experiment": "freezing", "k": tuned.config.freeze_below,
+                                  "seed": tuned.seed, "item": np.arange(len(items["total"])),
+                                  "correct": items[key], "total": items["total"]}))
+    columns = ["task", "experiment", "k", "seed", "item", "correct", "total"]
+    return pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
 
 
 def share_lost(table: pd.DataFrame, chance: dict[str, float]) -> pd.Series:

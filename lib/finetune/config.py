@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Mapping, Sequence
 
 from lib.encoders.families import FAMILIES
-from lib.encoders.loading import model_family, model_identity, model_shape
+from lib.encoders.loading import model_family, model_identity, model_shape, sentence_pooling
 from lib.encoders.runtime import PRECISIONS, Runtime
 from lib.finetune.tasks import check_task, data_identity
 from lib.errors import InputError
@@ -45,7 +45,7 @@ class FinetuneConfig:
     n_train: int = 8000
     n_dev: int = 1000
     n_test: int = 0
-    epochs: int = 1
+    steps: int = 200
     batch_size: int = 32
     learning_rate: float = 2e-4
     head_learning_rate: float = 3e-3
@@ -63,7 +63,7 @@ class FinetuneConfig:
             raise InputError(f"freeze_below={self.freeze_below} is outside 0..{n_layers}, the layers of {self.model}")
         if self.precision not in PRECISIONS:
             raise InputError(f"unknown precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
-        for name in ("epochs", "batch_size", "max_length"):
+        for name in ("steps", "batch_size", "max_length"):
             if not is_int(getattr(self, name)) or getattr(self, name) < 1:
                 raise InputError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
         for name in ("seed", "n_train", "n_dev", "n_test"):
@@ -87,10 +87,12 @@ class FinetuneConfig:
         return runtime.packing and self.freeze_below == 0 and FAMILIES[model_family(self.model)].packs
 
     def describe(self, runtime: Runtime) -> dict:
-        """The config as it ran: its fields, with the precision and attention kernel resolved, and
+        """The config as it ran: its fields, the classifier head's sentence pooling
+        (:func:`lib.encoders.loading.sentence_pooling`), the precision and attention kernel resolved, and
         ``packing: True`` where its batches were packed (absent where they were padded)."""
         packing = {"packing": True} if self.packs(runtime) else {}
-        return {**asdict(self), "precision": runtime.precision, "attention": runtime.attention,
+        return {**asdict(self), "pooling": sentence_pooling(self.model), "precision": runtime.precision,
+                "attention": runtime.attention,
                 "device_type": runtime.device_type, "processes": runtime.world, **packing}
 
     def identity(self, runtime: Runtime, hub_files: Mapping[str, str] | None = None) -> dict:
@@ -111,7 +113,8 @@ class Finetuning:
     """The book's fine-tuned models: one per task and seed, all trained with these settings.
 
     Every chapter that needs "the model fine-tuned on task X with seed s" asks :meth:`config`, so
-    all of them find the same stored model. ``n_train`` and ``max_length`` map a task to its value;
+    all of them find the same stored model. Every task trains for the same ``steps`` optimizer
+    steps (``train_steps``), so that tasks compare at one budget. ``n_train`` and ``max_length`` map a task to its value;
     ``nli_dataset`` is ``snli`` or ``mnli``.
     """
 
@@ -121,13 +124,13 @@ class Finetuning:
     n_train: Mapping[str, int]
     n_dev: int
     n_test: int
-    epochs: int
+    steps: int
     batch_size: int
     learning_rate: float
     head_learning_rate: float
     max_length: Mapping[str, int]
 
-    PARAMETERS = ("model", "seeds", "nli_dataset", "n_train", "n_dev", "n_test", "epochs", "train_batch_size",
+    PARAMETERS = ("model", "seeds", "nli_dataset", "n_train", "n_dev", "n_test", "train_steps", "train_batch_size",
                   "learning_rate", "head_learning_rate", "max_length")
 
     @classmethod
@@ -135,7 +138,7 @@ class Finetuning:
         """The stage a chapter's (or a profile's) checked parameters set (``train_batch_size`` is
         ``batch_size`` here)."""
         return cls(model=values["model"], seeds=values["seeds"], nli_dataset=values["nli_dataset"],
-                   n_train=values["n_train"], n_dev=values["n_dev"], n_test=values["n_test"], epochs=values["epochs"],
+                   n_train=values["n_train"], n_dev=values["n_dev"], n_test=values["n_test"], steps=values["train_steps"],
                    batch_size=values["train_batch_size"], learning_rate=values["learning_rate"],
                    head_learning_rate=values["head_learning_rate"], max_length=values["max_length"])
 
@@ -147,7 +150,7 @@ class Finetuning:
                 raise InputError(f"parameter {name} has no entry for task {task!r}: {getattr(self, name)}")
         return FinetuneConfig(
             task=task, model=self.model, seed=seed, dataset=self.nli_dataset if task == "nli" else "",
-            n_train=self.n_train[task], n_dev=self.n_dev, n_test=self.n_test, epochs=self.epochs,
+            n_train=self.n_train[task], n_dev=self.n_dev, n_test=self.n_test, steps=self.steps,
             batch_size=self.batch_size, learning_rate=self.learning_rate,
             head_learning_rate=self.head_learning_rate, max_length=self.max_length[task],
             freeze_below=freeze_below).check()

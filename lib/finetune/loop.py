@@ -4,8 +4,9 @@ A lean loop (our choice over Hugging Face ``Trainer``): AdamW with a linear warm
 the encoder and the head on their own learning rates, length-grouped batches with dynamic
 padding (on a GPU packed into rows of ``max_length`` tokens, :mod:`lib.finetune.packing`), bf16
 autocast where the device has fast bf16 kernels (fp16 with a gradient scaler on an older GPU),
-gradient clipping at 1.0, an evaluation on dev at the end of every epoch, and a checkpoint every
-``checkpoint_every`` steps. All randomness derives from ``seed``, the epoch and the step (batch
+gradient clipping at 1.0, a fixed budget of ``steps`` optimizer steps (as many passes over the
+training set as that takes; the last one cut where the budget ends), an evaluation on dev at
+:data:`DEV_POINTS` evenly spaced steps (the dev curve) and a checkpoint every ``checkpoint_every`` steps. All randomness derives from ``seed``, the epoch and the step (batch
 order per epoch, dropout per step), so a run resumed from its checkpoint ends with the same
 weights as one that was never interrupted. Under ``torchrun`` / ``accelerate launch`` (``WORLD_SIZE`` > 1) each process takes
 every n-th batch and DDP averages the gradients; process 0 evaluates and writes.
@@ -21,7 +22,7 @@ from tqdm import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from lib.encoders.layers import freeze_layers
-from lib.encoders.loading import load_encoder
+from lib.encoders.loading import load_encoder, sentence_pooling
 from lib.encoders.runtime import Runtime, deterministic_kernels
 from lib.finetune import checkpoints
 from lib.finetune.config import FinetuneConfig
@@ -33,6 +34,19 @@ from lib.finetune.tasks import TaskData, load_task
 from lib.errors import InputError
 
 LOG_EVERY = 10  # steps between two points of the training-loss curve
+DEV_POINTS = 5  # evaluations on dev, evenly spaced over the step budget (the last at its end)
+
+
+def dev_steps(steps: int) -> set[int]:
+    """The steps after which training evaluates on dev: :data:`DEV_POINTS` evenly spaced, the last
+    one ``steps``.
+
+    >>> sorted(dev_steps(200))
+    [40, 80, 120, 160, 200]
+    >>> sorted(dev_steps(2))
+    [1, 2]
+    """
+    return {max(1, round(steps * i / DEV_POINTS)) for i in range(1, DEV_POINTS + 1)}
 
 
 def _step_seed(seed: int, step: int) -> int:
@@ -66,10 +80,12 @@ def _mean(losses: list[torch.Tensor]) -> float:
 
 
 def build_model(config: FinetuneConfig, n_labels: int, runtime: Runtime) -> TaskModel:
-    """The encoder (pre-trained weights, or random-init) with a freshly seeded head, frozen as asked."""
+    """The encoder (pre-trained weights, or random-init) with a freshly seeded head, frozen as asked;
+    a classifier head pools as the checkpoint was trained to (:func:`sentence_pooling`)."""
     encoder = load_encoder(config.model, device="cpu", seed=config.seed, attention=runtime.attention)
     torch.manual_seed(config.seed)
-    model = TaskModel(encoder.model, make_head(config.task, encoder.hidden_size, n_labels), config.freeze_below)
+    head = make_head(config.task, encoder.hidden_size, n_labels, pooling=sentence_pooling(config.model))
+    model = TaskModel(encoder.model, head, config.freeze_below)
     freeze_layers(model.encoder, config.freeze_below)
     model.tokenizer = encoder.tokenizer
     return model.to(runtime.device).train()
@@ -125,7 +141,7 @@ def _train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtim
         raise InputError(f"{len(train_features)} training examples make fewer batches of {config.batch_size} "
                          f"than processes ({runtime.world}): nothing would be trained. Raise n_train or lower "
                          "the batch size or the number of processes")
-    optimizer, scheduler = _optimizer(model, config, per_epoch * config.epochs, runtime.device)
+    optimizer, scheduler = _optimizer(model, config, config.steps, runtime.device)
     partial = folder.with_name(folder.name + ".partial")
     scaler = runtime.grad_scaler()
     state = checkpoints.load_partial(partial, model, optimizer, scheduler, scaler)
@@ -134,15 +150,18 @@ def _train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtim
     else:
         state["resumed_from"] = [*state.get("resumed_from", []), state["step"]]
     trained = runtime.wrap(model)
-    bar = tqdm(total=per_epoch * config.epochs, initial=state["step"], desc=f"fine-tuning {config.task}",
+    bar = tqdm(total=config.steps, initial=state["step"], desc=f"fine-tuning {config.task}",
                disable=not progress or runtime.rank != 0)
     # losses since the last point of the curve, on the device (a resumed run's too)
     running = [torch.tensor(v, dtype=torch.float32, device=runtime.device) for v in state["running"]]
-    for epoch in range(config.epochs):
+    evaluations = dev_steps(config.steps)
+    for epoch in range(-(-config.steps // per_epoch)):  # passes over the data until the budget is spent
         batches = length_grouped_batches(lengths, config.batch_size, seed=config.seed * 1000 + epoch)
         batches = batches[runtime.rank::runtime.world][:per_epoch]
         for index, rows in enumerate(batches):
             step = epoch * per_epoch + index + 1
+            if step > config.steps:
+                break
             if step <= state["step"]:
                 continue
             torch.manual_seed(_step_seed(config.seed, step))
@@ -159,17 +178,17 @@ def _train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtim
             optimizer.zero_grad(set_to_none=True)
             running.append(loss.detach().float())  # read at the next point of the curve: no sync per step
             bar.update(1)
-            if step % LOG_EVERY == 0 or step == per_epoch * (epoch + 1):
+            if step % LOG_EVERY == 0 or step == config.steps:
                 state["history"].append({"step": step, "epoch": epoch + 1, "split": "train", "metric": "loss",
                                          "value": _mean(running)})
                 running.clear()
-            if index + 1 == len(batches) and runtime.rank == 0:
+            if step in evaluations and runtime.rank == 0:
                 dev = evaluate(model, dev_features, config.task, pad_id, records=data.dev,
                                precision=runtime.precision)
                 state["history"] += [{"step": step, "epoch": epoch + 1, "split": "dev", "metric": name,
                                       "value": value} for name, value in dev.items()]
             state["step"] = step
-            if (step % checkpoint_every == 0 or index + 1 == len(batches)) and runtime.rank == 0:
+            if (step % checkpoint_every == 0 or step == config.steps) and runtime.rank == 0:
                 checkpoints.save_partial(partial, model, optimizer, scheduler,
                                          dict(state, running=[float(v) for v in running]), scaler)
     bar.close()
@@ -178,8 +197,9 @@ def _train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtim
                 "history": state["history"], "resumed_from": state["resumed_from"],
                 "sizes": {"train": len(data.train), "dev": len(data.dev), "test": len(data.test)}}
     if runtime.rank == 0:
-        manifest["metrics"] = evaluate(model, test_features, config.task, pad_id, records=data.test,
-                                       precision=runtime.precision)
+        manifest["metrics"], manifest["test_items"] = evaluate(model, test_features, config.task, pad_id,
+                                                               records=data.test, precision=runtime.precision,
+                                                               items=True)
         checkpoints.save_model(folder, model, manifest)
         shutil.rmtree(partial, ignore_errors=True)
     runtime.barrier()

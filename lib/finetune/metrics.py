@@ -46,44 +46,53 @@ def best_span(start: torch.Tensor, end: torch.Tensor, max_answer: int = 30) -> t
     return int(flat // n), int(flat % n)
 
 
+def outcomes(pred: dict, batch: dict, index, features: list[dict], records) -> dict[str, list[float]]:
+    """Per example of a batch, the counts its metrics sum: ``correct`` of one (a class); ``uas``
+    and ``las`` correct arcs of ``total`` scored words (punctuation is not scored); QA's
+    ``exact_match`` and ``f1`` of one."""
+    if "label" in pred:
+        return {"correct": (pred["label"] == batch["labels"]).float().tolist(), "total": [1.0] * len(index)}
+    if "heads" in pred:
+        scored = batch["word_mask"] & ~batch["punct"]
+        arcs = (pred["heads"] == batch["heads"]) & scored
+        return {"uas": arcs.sum(1).float().tolist(), "las": (arcs & (pred["rels"] == batch["rels"])).sum(1).float().tolist(),
+                "total": scored.sum(1).float().tolist()}
+    counts = {"exact_match": [], "f1": [], "total": [1.0] * len(index)}
+    for row, i in enumerate(index):
+        a, b = best_span(pred["start_logits"][row].cpu(), pred["end_logits"][row].cpu())
+        offsets = features[i]["offsets"]
+        text = "" if offsets[a] is None or offsets[b] is None else records[i].text[offsets[a][0]:offsets[b][1]]
+        exact, f1 = squad_scores(text, [t for t, _ in records[i].answers])
+        counts["exact_match"].append(exact)
+        counts["f1"].append(f1)
+    return counts
+
+
 @torch.no_grad()
 def evaluate(model, features: list[dict], task: str, pad_id: int, batch_size: int = 64,
-             records=None, precision: str = "fp32", progress: bool = False) -> dict[str, float]:
-    """Score ``model`` on encoded ``features`` (``records`` are needed for QA's answer texts).
+             records=None, precision: str = "fp32", progress: bool = False, items: bool = False):
+    """Score ``model`` on encoded ``features`` (``records`` are needed for QA's answer texts):
+    ``{metric: value}``; with ``items``, also the per-example counts (:func:`outcomes`, in the order
+    of ``features``) that the metrics are sums of: ``(metrics, items)``.
 
     Runs in eval mode (no dropout) and leaves the model in the mode it found it in.
     """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    counts = collections.Counter()
+    per_example: dict[int, dict] = {}
     batches = length_grouped_batches([len(f["input_ids"]) for f in features], batch_size, seed=0, shuffle=False)
     for index in tqdm(batches, desc=f"evaluating {task}", disable=not progress, leave=False):
         batch = {k: v.to(device) for k, v in collate([features[i] for i in index], pad_id).items()}
         with autocast(device, precision):
             _, pred = model(batch)
-        if "label" in pred:  # counts stay on the device until the end: no synchronisation per batch
-            counts["correct"] += (pred["label"] == batch["labels"]).sum()
-            counts["total"] += len(index)
-        elif "heads" in pred:
-            scored = batch["word_mask"] & ~batch["punct"]
-            arcs = (pred["heads"] == batch["heads"]) & scored
-            counts["uas"] += arcs.sum()
-            counts["las"] += (arcs & (pred["rels"] == batch["rels"])).sum()
-            counts["total"] += scored.sum()
-        else:
-            for row, i in enumerate(index):
-                a, b = best_span(pred["start_logits"][row].cpu(), pred["end_logits"][row].cpu())
-                offsets = features[i]["offsets"]
-                text = "" if offsets[a] is None or offsets[b] is None else \
-                    records[i].text[offsets[a][0]:offsets[b][1]]
-                exact, f1 = squad_scores(text, [t for t, _ in records[i].answers])
-                counts["exact_match"] += exact
-                counts["f1"] += f1
-                counts["total"] += 1
+        counts = outcomes(pred, batch, index, features, records)
+        for row, i in enumerate(index):
+            per_example[i] = {name: values[row] for name, values in counts.items()}
     model.train(was_training)
-    counts = {name: value.item() if torch.is_tensor(value) else value for name, value in counts.items()}
-    total = max(counts["total"], 1)
-    if "label" in pred:
-        return {"accuracy": counts["correct"] / total}
-    return {name: counts[name] / total for name in METRICS[task]}
+    names = list(next(iter(per_example.values()))) if per_example else ["correct", "total"]
+    table = {name: [per_example[i][name] for i in range(len(features))] for name in names}
+    total = max(sum(table["total"]), 1)
+    metrics = ({"accuracy": sum(table["correct"]) / total} if "correct" in table else
+               {name: sum(table[name]) / total for name in METRICS[task]})
+    return (metrics, table) if items else metrics

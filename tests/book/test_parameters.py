@@ -90,9 +90,9 @@ def test_command_line_values_are_read_as_the_readme_writes_them():
     from lib.book.cli import _parser
 
     args = _parser().parse_args(["finetune", "--task", "nli", "-p", "learning_rate=5e-5", "-p", "head_learning_rate=3E-3",
-                                 "-p", "seeds=[0, 1]", "-p", "n_train={nli: 64}", "-p", "data_dir=/tmp/x", "-p", "epochs=2"])
+                                 "-p", "seeds=[0, 1]", "-p", "n_train={nli: 64}", "-p", "data_dir=/tmp/x", "-p", "train_steps=2"])
     assert args.parameter == [("learning_rate", 5e-5), ("head_learning_rate", 3e-3), ("seeds", [0, 1]),
-                              ("n_train", {"nli": 64}), ("data_dir", "/tmp/x"), ("epochs", 2)]
+                              ("n_train", {"nli": 64}), ("data_dir", "/tmp/x"), ("train_steps", 2)]
     check_parameters(profile="cpu", learning_rate=args.parameter[0][1])
 
 
@@ -103,7 +103,9 @@ def test_the_cpu_learning_rate_is_its_calibrations_best_at_its_sizes():
 
     cpu, found = load_profile("cpu"), calibration("cpu")
     assert found["n_train"] == {task: cpu["n_train"][task] for task in cpu["tasks"]}
+    assert found["steps"] == cpu["train_steps"]
     assert found["best"] == cpu["learning_rate"] and cpu["learning_rate"] in found["grid"]
+    assert min(found["grid"]) < found["best"] < max(found["grid"])  # not at an edge: the grid is wide enough
     assert {(row["task"], row["learning_rate"]) for row in found["rows"]} == {
         (task, rate) for task in cpu["tasks"] for rate in found["grid"]}
     assert calibration("smoke") is None and calibration("gpu") is None  # not run on a GPU yet

@@ -12,7 +12,7 @@ import torch
 from lib.book.reports import ablation_report
 from lib.encoders.loading import load_encoder
 from lib.encoders.runtime import resolve_runtime
-from lib.experiments.ablation import Ablation, check_grid, freezing_grid
+from lib.experiments.ablation import Ablation, ablation_items, check_grid, freezing_grid
 from lib.experiments.prefix import PrefixStates
 from lib.experiments.restoring import restoring
 from lib.finetune.loop import build_model, prepare
@@ -45,6 +45,9 @@ def test_stored_prefix_trains_the_same_model_as_recomputing_it(mirror, smoke_fin
     assert fast.config.freeze_below == 2 and fast.history and plain.history
     assert [h["value"] for h in fast.history] == pytest.approx([h["value"] for h in plain.history], rel=1e-4)
     assert fast.metrics == pytest.approx(plain.metrics, abs=0.02)
+    items = ablation_items(finetuning, ablation, "parsing", runtime, progress=False)
+    assert set(items.k) == {2} and items.seed.tolist() == [1] * len(items) and items.item.tolist() == list(range(len(items)))
+    assert items.correct.sum() / items.total.sum() == pytest.approx(fast.metrics["las"])
     weights = [m.load().state_dict() for m in (fast, plain)]
     assert all(torch.allclose(weights[0][name], weights[1][name], atol=1e-3) for name in weights[0])
     pre = load_encoder("minilm").model.state_dict()

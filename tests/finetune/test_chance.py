@@ -23,7 +23,7 @@ def test_a_random_head_is_chance_for_the_parser():
 
 
 def test_chance_on_the_books_test_sets(mirror):
-    finetuning = Finetuning(model="minilm", seeds=[0], nli_dataset="snli", n_train={}, n_dev=1, n_test=500, epochs=1,
+    finetuning = Finetuning(model="minilm", seeds=[0], nli_dataset="snli", n_train={}, n_dev=1, n_test=500, steps=1,
                             batch_size=32, learning_rate=1e-4, head_learning_rate=3e-3, max_length={})
     table = chance_table(finetuning, ["nli", "sentiment", "parsing"], 500, data_dir=str(mirror))
     chance = table.set_index(["task", "metric"]).chance

@@ -127,7 +127,7 @@ def test_a_packed_finetune_is_stored_apart_and_learns(mirror, tmp_path, monkeypa
     from the padded one, and the two reach the same training loss within noise."""
     monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "cache"))
     config = FinetuneConfig(task="parsing", model=str(tiny_bert_dir), n_train=512, n_dev=32, n_test=64,
-                            batch_size=16, learning_rate=1e-3, max_length=128, epochs=2)
+                            batch_size=16, learning_rate=1e-3, max_length=128, steps=64)
     padded = get_or_train(config, resolve_runtime("cpu", data_dir=str(mirror)), progress=False)
     monkeypatch.setenv("BOOK_PACKING", "on")  # read when the runtime is resolved
     packed = get_or_train(config, resolve_runtime("cpu", data_dir=str(mirror)), progress=False)

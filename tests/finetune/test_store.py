@@ -135,7 +135,7 @@ def test_freezing_keeps_the_bottom_layers(mirror, cache, tiny_bert_dir, cpu_runt
     (dict(freeze_below=3), "freeze_below=3 is outside 0..2"),
     (dict(freeze_below=-1), "outside 0..2"),
     (dict(precision="fp8"), "unknown precision 'fp8'; valid: auto, fp32, bf16, fp16"),
-    (dict(epochs=0), "epochs must be an integer >= 1"),
+    (dict(steps=0), "steps must be an integer >= 1"),
     (dict(n_train=-1), "n_train must be an integer >= 0"),
     (dict(batch_size=0), "batch_size must be an integer >= 1"),
     (dict(learning_rate=0.0), "learning_rate must be a number > 0"),
@@ -171,7 +171,8 @@ def _cli(args, cache_dir, **kwargs):
 
 
 RESUME_ARGS = ["--task", "sentiment", "--profile", "smoke", "--seed", "0", "--no-progress",
-               "--checkpoint-every", "1", "-p", "n_train={nli: 64, sentiment: 640, parsing: 48, qa: 0}"]
+               "--checkpoint-every", "1", "-p", "n_train={nli: 64, sentiment: 640, parsing: 48, qa: 0}",
+               "-p", "train_steps=20"]
 
 
 def _partial_step(root: Path) -> int | None:

@@ -91,25 +91,37 @@ def change_phrases(by_layer: pd.DataFrame) -> dict:
 
 
 def facts(scores: pd.DataFrame, chance: pd.Series, by_layer: pd.DataFrame, tasks: list[str],
-          n_train: dict[str, int], epochs: int, n_seeds: int) -> dict:
+          n_train: dict[str, int], steps: int, n_seeds: int) -> dict:
     """The values chapter 2's prose cites, by glue name.
 
     >>> scores = pd.DataFrame({"task": "nli", "metric": "accuracy", "seed": [0, 1], "value": [0.6, 0.7]})
     >>> chance = pd.Series([0.34], index=pd.MultiIndex.from_tuples([("nli", "accuracy")]))
     >>> by_layer = pd.DataFrame({"task": "nli", "seed": 0, "layer": [0, 1, 2], "relative_change": [0.01, 0.02, 0.04]})
-    >>> f = facts(scores, chance, by_layer, ["nli"], {"nli": 2000}, epochs=1, n_seeds=2)
-    >>> f["scores_phrase"], f["epochs_phrase"], f["train_sizes"]
-    ('NLI accuracy 0.650 (seed range 0.100; chance 0.340)', '1 epoch', 'nli 2,000')
+    >>> f = facts(scores, chance, by_layer, ["nli"], {"nli": 2000}, steps=200, n_seeds=2)
+    >>> f["scores_phrase"], f["steps_phrase"], f["train_sizes"]
+    ('NLI accuracy 0.650 (seed range 0.100; chance 0.340)', '200 optimizer steps', 'nli 2,000')
     >>> f["top_vs_rest"]
     'nli 4.0% at the top against 2.0% on average below it'
     """
     spread = seed_spread(scores)
     return {
-        "n_seeds": n_seeds, "epochs_phrase": f"{epochs} epoch" + ("s" if epochs > 1 else ""),
+        "n_seeds": n_seeds, "steps_phrase": f"{steps:,} optimizer steps",
         "scores_phrase": "; ".join(score_phrase(spread, chance, task) for task in tasks),
         **change_phrases(by_layer),
         "train_sizes": ", ".join(f"{task} {n_train[task]:,}" for task in tasks),
     }
+
+
+def dev_curve(history: pd.DataFrame) -> pd.DataFrame:
+    """The dev rows of a :func:`lib.history_table` in each task's main metric
+    (:data:`lib.finetune.tasks.MAIN_METRIC`): one learning curve per task and seed.
+
+    >>> h = pd.DataFrame({"task": "parsing", "seed": 0, "split": "dev", "step": [40, 40],
+    ...                   "metric": ["uas", "las"], "value": [0.7, 0.6]})
+    >>> dev_curve(h)[["step", "metric", "value"]].values.tolist()
+    [[40, 'las', 0.6]]
+    """
+    return history[(history.split == "dev") & (history.metric == history.task.map(MAIN_METRIC))]
 
 
 def shared_facts(scores: pd.DataFrame, chance: pd.Series, n_test: int) -> dict:
