@@ -30,10 +30,17 @@ class Interval(NamedTuple):
     high: float
 
     def __str__(self) -> str:
-        """``0.93 [0.89, 0.97]``; ``0.93 [no interval]`` where there is none."""
+        return self.format()
+
+    def format(self, digits: int = 2) -> str:
+        """``0.93 [0.89, 0.97]``; ``0.93 [no interval]`` where there is none.
+
+        >>> Interval(0.0123, 0.004, 0.02).format(3), str(Interval(0.5, float("nan"), float("nan")))
+        ('0.012 [0.004, 0.020]', '0.50 [no interval]')
+        """
         if self.low != self.low or self.high != self.high:
-            return f"{self.estimate:.2f} [no interval]"
-        return f"{self.estimate:.2f} [{self.low:.2f}, {self.high:.2f}]"
+            return f"{self.estimate:.{digits}f} [no interval]"
+        return f"{self.estimate:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
 
 def bootstrap(statistic: Callable[[np.ndarray, np.ndarray], float], n_items: int, n_seeds: int = 1,
@@ -59,8 +66,8 @@ def bootstrap(statistic: Callable[[np.ndarray, np.ndarray], float], n_items: int
 def percentile_interval(estimate: float, replicates: np.ndarray, level: float = LEVEL) -> Interval:
     """The percentile interval of bootstrap ``replicates`` (NaN replicates dropped) around ``estimate``.
 
-    >>> percentile_interval(0.5, np.linspace(0, 1, 101))
-    Interval(estimate=0.5, low=0.025, high=0.975)
+    >>> print(percentile_interval(0.5, np.linspace(0, 1, 101)))
+    0.50 [0.03, 0.97]
     """
     finite = np.asarray(replicates, dtype=float)
     finite = finite[np.isfinite(finite)]
