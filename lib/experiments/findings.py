@@ -1,19 +1,29 @@
 """The paper's four findings, judged on this book's measurements by explicit rules.
 
-Each function takes the tidy tables the chapters compute and returns the evidence per task; the
-:func:`verdicts` table marks each finding ``reproduced``, ``partly`` or ``not reproduced`` (or
-``not tested`` when a profile lacks what it needs) by the rules written next to it, so that the
-closing chapter's verdicts follow from whatever profile it runs on.
+The descriptive tables of the chapters (:func:`forgetting`, :func:`depth_of_change`,
+:func:`freezing_cost`, :func:`domain_gap`) and the verdicts: :func:`verdicts` reads the quantities
+of :mod:`lib.experiments.evidence`, each with its 95 % interval, and marks each finding
+``reproduced`` (the interval lies above the rule's threshold), ``not reproduced`` (below it) or
+``inconclusive`` (it spans the threshold, or there is no interval), or ``not tested`` where a profile
+lacks what the rule needs. Every threshold is a constant here, stated by the closing chapter.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from lib.experiments import evidence
+from lib.stats import LEVEL, Interval
+
 TOLERANCE = 0.02  # a probe score change smaller than this (or than the seed range) is no change
 FLOOR_MARGIN = 0.01  # a similarity counts as below the seed floor when it is lower by more than this
 NO_LAYER = "no layer"  # where a per-layer effect appears at none
-MOSTLY = 0.25  # "mostly in the top": the bottom third changes by at most this share of the largest change
+MOSTLY = 0.25  # "mostly in the top": the bottom third sits below its seed floor by at most this share of the top's gap
+KEPT_MIN = 0.5  # no catastrophic forgetting: a fine-tuned model keeps more than this share of a probe's contextual gain
+MIN_GAIN = 0.02  # a probe whose best layer beats layer 0 by less (F1) reads nothing contextual (without a flag)
+FDR = 0.05  # Benjamini-Hochberg's false discovery rate over the layer cells tested together
+DEEPER = 0.0  # parsing deepest: the parser's share lost minus each other task's must be above this
+DOMAIN = 0.0  # in-domain change minus the closest out-of-domain domain's change must be above this
 PAPER = {
     "forgetting": "No catastrophic forgetting: probes read the same structure after fine-tuning",
     "top_layers": "Changes sit mostly in the top layers",
@@ -197,62 +207,104 @@ def floor_layer(first_below_floor) -> str | None:
     return None if _missing(first_below_floor) else f"layer {int(first_below_floor)}"
 
 
-def _share(flags: list[bool]) -> str:
-    if not flags:
-        return "not tested"
-    return "reproduced" if all(flags) else "partly" if any(flags) else "not reproduced"
+def judge(low: float, high: float, threshold: float) -> str:
+    """``reproduced`` when the interval lies above ``threshold``, ``not reproduced`` below it,
+    ``inconclusive`` when it spans it or there is none.
 
-
-def verdicts(forgot: pd.DataFrame, depth_own: pd.DataFrame, depth_shared: pd.DataFrame, freezing: pd.DataFrame,
-             gap: pd.DataFrame, moves: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per finding: the paper's claim, the verdict, the rule and the evidence in numbers.
-
-    Rules: (1) no task loses more than max(0.02, seed range) at its best layer on any probe (the
-    evidence names the layers where a probe drops beyond its seed floor); (2) per task, on its own
-    text, the first third of the layers changes by at most a quarter of the largest change
-    (1 - similarity) and the most changed layer is in the upper half; (3) on the text shared by
-    every task (Wikipedia), parsing leaves the seed floor at a lower layer than every other task,
-    and it loses a larger share of its score above chance than each of them when its bottom half is
-    frozen (both: reproduced, one:
-    partly); (4) per task and measure (RSA, CKA), in-domain sentences change more than
-    out-of-domain ones at every layer where some domain leaves its seed floor. ``moves``
-    (:func:`expected_layers`) adds to finding 1's evidence the largest move of a probe's expected
-    layer: structure that moved rather than vanished.
+    >>> judge(0.6, 0.9, 0.5), judge(0.1, 0.4, 0.5), judge(0.4, 0.6, 0.5), judge(float("nan"), float("nan"), 0.5)
+    ('reproduced', 'not reproduced', 'inconclusive', 'inconclusive')
     """
-    rows = [{"finding": PAPER["forgetting"], "verdict": _share([not f for f in forgot.forgot]),
-             "evidence": "; ".join(f"{r.task} {r.probe} {r.change:+.3f} at the best layer (seeds {r.seed_range:.3f})"
-                                   + ("" if r.drops_at == NO_LAYER else f", drops at {r.drops_at}")
-                                   for r in forgot.itertuples())}]
-    if moves is not None and moves.move.notna().any():
-        top = moves.loc[moves.move.abs().idxmax()]
-        rows[0]["evidence"] += (f"; largest move of an expected layer: {top.task} {top.probe} "
-                                f"{top.pre_trained:.2f} -> {top.fine_tuned:.2f}")
-    rows.append({"finding": PAPER["top_layers"],
-                 "verdict": _share([(r.bottom_change <= MOSTLY * r.largest_change and r.most_changed_layer > r.n_layers / 2)
-                                    for r in depth_own.itertuples()]),
-                 "evidence": "on each task's own text: " + "; ".join(
-                     f"{r.task}: bottom third {r.bottom_change:.3f}, most changed layer {r.most_changed_layer} "
-                     f"({r.top_change:.3f})" for r in depth_own.itertuples())})
-    tests = []
-    parse, others = depth_shared[depth_shared.task == "parsing"], depth_shared[depth_shared.task != "parsing"]
-    if len(parse) and len(others):  # a task that never leaves its floor counts as infinitely shallow
-        leaves = lambda v: np.inf if _missing(v) else v  # noqa: E731
-        tests.append(all(leaves(parse.first_below_floor.iloc[0]) < leaves(v) for v in others.first_below_floor))
-    fparse, fothers = freezing[freezing.task == "parsing"], freezing[freezing.task != "parsing"]
-    if len(fparse) and len(fothers):
-        tests.append(all(fparse.share_lost_at_half.iloc[0] > v for v in fothers.share_lost_at_half))
-    verdict = "not tested" if not tests else "reproduced" if all(tests) else "partly" if any(tests) else "not reproduced"
-    rows.append({"finding": PAPER["parsing_deep"], "verdict": verdict,
-                 "evidence": "; ".join([f"on Wikipedia, {r.task} leaves the seed floor at "
-                                        f"{floor_layer(r.first_below_floor) or NO_LAYER}"
-                                        for r in depth_shared.itertuples()] +
-                                       [f"{r.task} loses {r.loss_at_half:.3f} frozen below {r.half_k} "
-                                        + (f"({r.share_lost_at_half:.0%} of its score above chance)"
-                                           if r.share_lost_at_half == r.share_lost_at_half else "(at chance)")
-                                        for r in freezing.itertuples()])})
-    rows.append({"finding": PAPER["domain"], "verdict": _share(list(gap.holds)),
-                 "evidence": "; ".join(f"{r.task} {r.measure.upper()}: in-domain changes more at {r.in_domain_more_at} "
-                                       f"of {r.beyond_noise} beyond seed noise; last layer {r.last_in_domain:.3f} "
-                                       f"in-domain, {r.last_out_of_domain_range} out of domain"
-                                       for r in gap.itertuples())})
-    return pd.DataFrame(rows)
+    if not (low == low and high == high):
+        return "inconclusive"
+    return "reproduced" if low > threshold else "not reproduced" if high < threshold else "inconclusive"
+
+
+def every(words: list[str]) -> str:
+    """A claim that must hold for every unit: any ``not reproduced`` refutes it; all ``reproduced``
+    reproduce it; else ``inconclusive`` (``not tested`` without units).
+
+    >>> every(["reproduced", "inconclusive"]), every(["reproduced", "not reproduced", "inconclusive"])
+    ('inconclusive', 'not reproduced')
+    """
+    if not words:
+        return "not tested"
+    return "not reproduced" if "not reproduced" in words else "reproduced" if set(words) == {"reproduced"} \
+        else "inconclusive"
+
+
+def agree(words: list[str]) -> str:
+    """Lines of evidence for one claim: the word they all give, else ``inconclusive``.
+
+    >>> agree(["reproduced", "reproduced"]), agree(["reproduced", "not reproduced"])
+    ('reproduced', 'inconclusive')
+    """
+    return "not tested" if not words else words[0] if len(set(words)) == 1 else "inconclusive"
+
+
+def _ci(estimate: float, low: float, high: float, digits: int = 2) -> str:
+    return Interval(estimate, low, high).format(digits)
+
+
+def forgetting_verdict(kept: pd.DataFrame) -> dict:
+    """Finding 1 from :func:`lib.experiments.evidence.kept_gain`."""
+    used, left = kept[kept.informative], kept[~kept.informative]
+    words = [judge(r.low, r.high, KEPT_MIN) for r in used.itertuples()]
+    measured = "; ".join(f"{r.task} {r.probe} {_ci(r.kept, r.low, r.high)} ({w})" for r, w in zip(used.itertuples(), words))
+    if len(left):
+        measured += "; left out (no contextual gain to keep): " + ", ".join(sorted(set(left.probe)))
+    return {"verdict": every(words), "measured": measured,
+            "rule": f"every (task, probe) keeps more than {KEPT_MIN:.2f} of the probe's gain over layer 0 "
+                    f"(intervals: {', '.join(sorted(set(used.method)))})"}
+
+
+def top_verdict(top: pd.DataFrame) -> dict:
+    """Finding 2 from :func:`lib.experiments.evidence.top_margin` (each task's own text, RSA)."""
+    words = [judge(r.low, r.high, 0.0) for r in top.itertuples()]
+    return {"verdict": every(words), "measured": "; ".join(
+                f"{r.task}: gap below the seed floor {r.bottom:.3f} in the bottom third, {r.top:.3f} in the upper "
+                f"half; margin {_ci(r.margin, r.low, r.high, 3)} ({w}); below the floor at {_layer_list(r.below_at)}"
+                for r, w in zip(top.itertuples(), words)),
+            "rule": f"per task, the bottom third's gap below the seed floor is at most {MOSTLY:.2f} of the upper half's "
+                    f"(margin {MOSTLY:.2f} x top - bottom above 0; t over seeds); a layer is below the floor where "
+                    f"its gap is above 0 at a false discovery rate of {FDR:.2f} (Benjamini-Hochberg)"}
+
+
+def parsing_verdict(deeper: pd.DataFrame, shared: pd.DataFrame | None = None) -> dict:
+    """Finding 3 from :func:`lib.experiments.evidence.deeper` (and, as description, where each task
+    is below its floor on Wikipedia: a :func:`lib.experiments.evidence.floor_gaps` slice)."""
+    lines = {line: [judge(r.low, r.high, DEEPER) for r in group.itertuples()] for line, group in deeper.groupby("line")}
+    measured = "; ".join(f"{evidence.LINES[r.line]}: parsing {r.share:.0%} vs {r.other} {r.other_share:.0%}, "
+                         f"difference {_ci(r.difference, r.low, r.high)}" for r in deeper.itertuples())
+    if shared is not None and len(shared):
+        measured += "; on Wikipedia, below the seed floor at: " + "; ".join(
+            f"{task} {_layer_list(sorted(g[g.below].layer.astype(int)))}" for task, g in shared.groupby("task"))
+    return {"verdict": agree([every(words) for words in lines.values()]), "measured": measured,
+            "rule": f"on each line (freezing over chance, freezing over the frozen encoder, restoring), the parser "
+                    f"loses a larger share than every other task (difference above {DEEPER:.2f}); the lines must agree "
+                    f"(intervals: {', '.join(sorted(set(deeper.method))) or 'none'})"}
+
+
+def domain_verdict(closest: pd.DataFrame) -> dict:
+    """Finding 4 from :func:`lib.experiments.evidence.domain_closest`."""
+    words = [judge(r.low, r.high, DOMAIN) for r in closest.itertuples()]
+    return {"verdict": every(words), "measured": "; ".join(
+                f"{r.task} {r.measure.upper()}: in-domain {r.in_domain:.3f} vs {r.closest} {r.closest_change:.3f}, "
+                f"difference {_ci(r.gap, r.low, r.high, 3)} ({w})" for r, w in zip(closest.itertuples(), words)),
+            "rule": f"per task and measure, at the top layer, in-domain sentences change (1 - similarity) more than "
+                    f"those of the closest out-of-domain domain (difference above {DOMAIN:.2f}; t over seeds)"}
+
+
+def verdicts(kept: pd.DataFrame, top: pd.DataFrame, deeper: pd.DataFrame, closest: pd.DataFrame,
+             shared: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per finding: the paper's claim, the verdict, the rule with its threshold, and the
+    numbers with their {LEVEL:.0%} intervals. Inputs: :mod:`lib.experiments.evidence`'s tables."""
+    rows = [forgetting_verdict(kept) if len(kept) else _untested(),
+            top_verdict(top) if len(top) else _untested(),
+            parsing_verdict(deeper, shared) if len(deeper) else _untested(),
+            domain_verdict(closest) if len(closest) else _untested()]
+    return pd.DataFrame([{"finding": PAPER[name], **row} for name, row in zip(PAPER, rows)],
+                        columns=["finding", "verdict", "rule", "measured"])
+
+
+def _untested() -> dict:
+    return {"verdict": "not tested", "measured": "this profile lacks what the rule reads", "rule": ""}

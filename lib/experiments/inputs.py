@@ -86,9 +86,9 @@ def input_vectors(finetuning: Finetuning, similarity: Similarity, task: str, inp
 
 
 def similarity_table(finetuning: Finetuning, similarity: Similarity, task: str, inputs: str, runtime: Runtime,
-                     standardize: bool = False, progress: bool = True) -> pd.DataFrame:
+                     standardize: bool = False, progress: bool = True, per_seed: bool = False) -> pd.DataFrame:
     """:func:`lib.similarity.compare.versus_pretrained` of ``task`` on ``inputs``, with columns
-    ``task`` and ``inputs``."""
+    ``task`` and ``inputs`` (``per_seed``: its comparisons, seed by seed, behind the means)."""
     pre, tuned = input_vectors(finetuning, similarity, task, inputs, runtime, progress)
-    return versus_pretrained(pre, tuned, similarity.method, standardize,
-                             device=runtime.device).assign(task=task, inputs=inputs)
+    return versus_pretrained(pre, tuned, similarity.method, standardize, device=runtime.device,
+                             per_seed=per_seed).assign(task=task, inputs=inputs)

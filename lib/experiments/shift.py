@@ -155,12 +155,14 @@ class DomainShift:
 
 def shift_tables(finetuning: Finetuning, shift: DomainShift, task: str, runtime: Runtime,
                  domains: Sequence[str] | None = None, seed: int = 0, pooling: str = "first",
-                 progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 progress: bool = True, per_seed: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(similarity, scores)`` of ``task``'s fine-tuned models across ``domains`` (default:
     ``shift.domains[task]``); ``seed`` draws the token samples.
 
     similarity: (task, domain, in_domain, layer, measure, value, seed_floor), measures ``rsa``
     and ``cka``; scores: (task, seed, domain, in_domain, metric, value, n) where labels exist.
+    ``per_seed``: the similarity's comparisons seed by seed instead of ``value`` and ``seed_floor``
+    (``seed``, ``other``, ``value``: :func:`lib.similarity.compare.versus_pretrained`).
     """
     check_task(task)
     if not domains and task not in shift.domains:
@@ -179,11 +181,12 @@ def shift_tables(finetuning: Finetuning, shift: DomainShift, task: str, runtime:
         tuned = [m.layers(sentences[domain], runtime, pooling=pooling, progress=progress) for m in models]
         index = samples[domain]
         table = versus_pretrained(pre[domain].vectors[:, index], [t.vectors[:, index] for t in tuned], shift.method,
-                                  device=runtime.device, measures=("rsa", "cka"))
+                                  device=runtime.device, measures=("rsa", "cka"), per_seed=per_seed)
         tables.append(table.assign(domain=domain))
     similarity = pd.concat(tables, ignore_index=True).assign(task=task)
     similarity["in_domain"] = similarity.domain.isin(IN_DOMAIN[task])
-    similarity = similarity[["task", "domain", "in_domain", "layer", "measure", "value", "seed_floor"]]
+    values = ["seed", "other", "value"] if per_seed else ["value", "seed_floor"]
+    similarity = similarity[["task", "domain", "in_domain", "layer", "measure", *values]]
     scores = domain_scores(task, models, domains, shift.n_eval, runtime)
     return similarity, scores
 

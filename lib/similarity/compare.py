@@ -112,13 +112,16 @@ MEASURES = ("rsa", "cka", "cka_debiased")
 
 
 def versus_pretrained(pre, tuned: list, method: str = "cosine", standardize: bool = False,
-                      device: str = "cpu", measures=MEASURES) -> pd.DataFrame:
+                      device: str = "cpu", measures=MEASURES, per_seed: bool = False) -> pd.DataFrame:
     """Each layer of the pre-trained model against the same layer of each fine-tuned seed, with the
     seed noise floor (the same measures between every pair of fine-tuned seeds).
 
     ``pre`` (layers, n, hidden); ``tuned`` a list of such arrays, one per seed. Returns tidy
     (layer, measure, value, value_min, value_max, seed_floor) for ``measures`` (of
     :data:`MEASURES`); ``value`` is the mean over seeds, ``seed_floor`` is NaN with a single seed.
+    ``per_seed=True`` returns the comparisons behind it instead: (layer, measure, seed, other,
+    value), ``seed`` the position of a fine-tuned seed in ``tuned`` and ``other`` -1 for the
+    pre-trained model or the position of the other seed (``seed < other``): the seed floor's pairs.
     Stored by the content of the vectors and the settings (``<cache>/similarity/``): the closing
     chapter asks again for what chapters 4 and 6 computed.
     """
@@ -129,22 +132,33 @@ def versus_pretrained(pre, tuned: list, method: str = "cosine", standardize: boo
     arrays = [np.ascontiguousarray(a) for a in [pre, *tuned]]
     identity = {"vectors": [[list(a.shape), str(a.dtype), hashlib.sha256(a.tobytes()).hexdigest()] for a in arrays],
                 "method": method, "standardize": standardize, "measures": measures,
-                "device_type": str(device).split(":")[0]}
-    return pd.DataFrame(**cached_json("similarity", identity, lambda: _versus_pretrained(
+                "device_type": str(device).split(":")[0], "rows": "per comparison"}
+    pairs = pd.DataFrame(**cached_json("similarity", identity, lambda: _comparisons(
         pre, tuned, method, standardize, device, measures).to_dict("split", index=False)))  # floats exact
+    return pairs if per_seed else _summary(pairs)
 
 
-def _versus_pretrained(pre, tuned: list, method: str, standardize: bool, device: str, measures: list[str]) -> pd.DataFrame:
-    runs = pd.concat([same_layer(pre, t, method, standardize, device, measures).assign(seed=i)
-                      for i, t in enumerate(tuned)])
-    pairs = [same_layer(tuned[i], tuned[j], method, standardize, device, measures)
+def _comparisons(pre, tuned: list, method: str, standardize: bool, device: str, measures: list[str]) -> pd.DataFrame:
+    """(layer, measure, seed, other, value): every seed against the pre-trained model (other -1) and
+    every pair of seeds."""
+    runs = [same_layer(pre, t, method, standardize, device, measures).assign(seed=i, other=-1)
+            for i, t in enumerate(tuned)]
+    pairs = [same_layer(tuned[i], tuned[j], method, standardize, device, measures).assign(seed=i, other=j)
              for i in range(len(tuned)) for j in range(i + 1, len(tuned))]
-    long = runs.melt(id_vars=["layer", "seed"], value_vars=measures, var_name="measure")
-    table = long.groupby(["layer", "measure"], as_index=False)["value"].agg(
+    return pd.concat(runs + pairs, ignore_index=True).melt(
+        id_vars=["layer", "seed", "other"], value_vars=measures, var_name="measure")[
+        ["layer", "measure", "seed", "other", "value"]]
+
+
+def _summary(pairs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`versus_pretrained`'s table from its comparisons: the mean, min and max over seeds and
+    the mean over pairs of seeds (the seed floor)."""
+    runs, floors = pairs[pairs.other == -1], pairs[pairs.other >= 0]
+    table = runs.groupby(["layer", "measure"], as_index=False)["value"].agg(
         value="mean", value_min="min", value_max="max")
-    if pairs:
-        floor = pd.concat(pairs).groupby("layer", as_index=False)[measures].mean()
-        floor = floor.melt(id_vars="layer", var_name="measure", value_name="seed_floor")
+    if len(floors):
+        floor = floors.groupby(["layer", "measure"], as_index=False)["value"].mean().rename(
+            columns={"value": "seed_floor"})
         return table.merge(floor, on=["layer", "measure"])
     return table.assign(seed_floor=np.nan)
 

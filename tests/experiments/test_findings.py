@@ -1,8 +1,9 @@
-"""The closing chapter's verdict rules, on tables made to pass or fail each rule."""
+"""The closing chapter's evidence and verdict rules, on tables made to pass or fail each rule."""
+import numpy as np
 import pandas as pd
 import pytest
 
-from lib.experiments import findings
+from lib.experiments import evidence, findings
 
 
 def _probes(parser_drop: float) -> pd.DataFrame:
@@ -67,45 +68,10 @@ def test_depth_of_change_finds_where_similarity_leaves_the_floor():
     assert depth.loc["nli", "most_changed_layer"] == 6 and depth.loc["nli", "bottom_change"] == 0
 
 
-@pytest.mark.parametrize("floors, losses, shift_in_more, expected", [
-    ({"parsing": 2, "nli": 5}, {"parsing": 0.3, "nli": 0.05}, True,
-     ["reproduced", "partly", "reproduced", "reproduced"]),
-    ({"parsing": 5, "nli": 2}, {"parsing": 0.05, "nli": 0.3}, False,
-     ["reproduced", "partly", "not reproduced", "not reproduced"]),
-    ({"parsing": 4, "nli": 5}, {"parsing": 0.05, "nli": 0.3}, True,
-     ["reproduced", "reproduced", "partly", "reproduced"]),
-])
-def test_verdicts_follow_the_rules(floors, losses, shift_in_more, expected):
-    depth = findings.depth_of_change(_similarity(floors))
-    table = findings.verdicts(findings.forgetting(_probes(0.0)), depth, depth,
-                              findings.freezing_cost(_ablation(losses), {"nli": "accuracy", "parsing": "accuracy"}),
-                              findings.domain_gap(_shift(shift_in_more)))
-    assert list(table.verdict) == expected
-    assert all(table.evidence.str.len() > 10)
-
-
-def test_a_profile_without_parsing_does_not_test_the_parsing_finding():
-    depth = findings.depth_of_change(_similarity({"nli": 5}))
-    table = findings.verdicts(findings.forgetting(_probes(0.0)), depth, depth,
-                              findings.freezing_cost(_ablation({"nli": 0.1}), {"nli": "accuracy"}),
-                              findings.domain_gap(_shift(True)))
-    assert table.verdict.iloc[2] == "not tested"
-
-
 def test_a_tie_with_the_floor_near_one_is_not_a_change():
     table = _similarity({"nli": 5})
     table.loc[table.layer == 0, ["value", "seed_floor"]] = [0.9991, 0.9996]  # below, but by less than the margin
     assert findings.depth_of_change(table).first_below_floor.iloc[0] == 5
-
-
-def test_the_depth_comparison_reads_the_shared_text_and_the_top_layers_rule_the_own_text():
-    """Parsing deepest on its own text but not on the shared pool: finding 3 follows the shared pool."""
-    own, shared = (findings.depth_of_change(_similarity(floors)) for floors in
-                   ({"parsing": 1, "nli": 5}, {"parsing": 5, "nli": 2}))
-    frozen = findings.freezing_cost(_ablation({"parsing": 0.3, "nli": 0.05}), {"nli": "accuracy", "parsing": "accuracy"})
-    table = findings.verdicts(findings.forgetting(_probes(0.0)), own, shared, frozen, findings.domain_gap(_shift(True)))
-    assert table.verdict.iloc[2] == "partly" and "on Wikipedia, parsing leaves the seed floor at layer 5" in table.evidence.iloc[2]
-    assert table.evidence.iloc[1].startswith("on each task's own text")
 
 
 def test_the_domain_finding_is_judged_at_every_layer_beyond_seed_noise():
@@ -122,14 +88,180 @@ def test_the_domain_finding_is_judged_at_every_layer_beyond_seed_noise():
     assert gap.loc["rsa", "beyond_noise"] == "layers 2-6"
 
 
-def test_expected_layer_moves_join_the_forgetting_evidence():
+def test_expected_layer_moves():
     mixes = pd.DataFrame([{"model": m, "seed": sd, "probe": "deprel", "expected_layer": e, "center_of_gravity": 3.0}
                           for m, sd, e in (("pre-trained", "-", 2.5), ("parsing", "0", 3.4), ("parsing", "1", 3.6),
                                            ("nli", "0", 2.6), ("nli", "1", float("nan")))])
     moves = findings.expected_layers(mixes).set_index("task")
     assert moves.loc["parsing", "move"] == pytest.approx(1.0) and moves.loc["nli", "move"] == pytest.approx(0.1)
-    depth = findings.depth_of_change(_similarity({"parsing": 2, "nli": 5}))
-    frozen = findings.freezing_cost(_ablation({"parsing": 0.3, "nli": 0.05}), {"nli": "accuracy", "parsing": "accuracy"})
-    table = findings.verdicts(findings.forgetting(_probes(0.0)), depth, depth, frozen, findings.domain_gap(_shift(True)),
-                              findings.expected_layers(mixes))
-    assert "largest move of an expected layer: parsing deprel 2.50 -> 3.50" in table.evidence.iloc[0]
+
+
+# ---- the verdicts with intervals (lib.experiments.evidence and findings.verdicts)
+
+def _layers(keeps: dict[str, list[float]], informative: bool = True) -> pd.DataFrame:
+    """UPOS from 0.80 at layer 0 to 0.90 at layer 3 pre-trained; per task, each seed's best layer
+    keeps the given share of that 0.10 gain (a probe "flat" with no gain at all beside it)."""
+    rows = [{"model": "pre-trained", "seed": "-", "probe": p, "layer": l, "score": s, "informative": informative}
+            for l in range(4) for p, s in (("upos", 0.8 + l / 30), ("flat", 0.84))]
+    for task, shares in keeps.items():
+        for seed, share in enumerate(shares):
+            rows += [{"model": task, "seed": str(seed), "probe": p, "layer": l, "score": s, "informative": informative}
+                     for l in range(4) for p, s in (("upos", 0.8 + 0.1 * share * l / 3), ("flat", 0.84))]
+    rows += [{**r, "layer": -1} for r in rows[:2]]  # a mix row, left out
+    return pd.DataFrame(rows)
+
+
+def test_kept_gain_is_the_share_of_the_contextual_gain_with_a_seed_interval():
+    kept = evidence.kept_gain(_layers({"nli": [0.9, 0.95, 1.0], "parsing": [0.2, 0.3, 0.25]}), min_gain=0.02)
+    upos = kept[kept.probe == "upos"].set_index("task")
+    assert upos.loc["nli", "kept"] == pytest.approx(0.95) and upos.loc["nli", "method"] == evidence.T_SEEDS
+    assert upos.loc["nli", "low"] > findings.KEPT_MIN and upos.loc["parsing", "high"] < findings.KEPT_MIN
+    assert not kept[kept.probe == "flat"].informative.any()  # no gain over layer 0: left out
+    verdict = findings.forgetting_verdict(kept)
+    assert verdict["verdict"] == "not reproduced" and "left out (no contextual gain to keep): flat" in verdict["measured"]
+    assert findings.forgetting_verdict(kept[kept.task == "nli"])["verdict"] == "reproduced"
+
+
+def test_a_probe_flagged_uninformative_is_left_out_and_one_seed_is_inconclusive():
+    kept = evidence.kept_gain(_layers({"nli": [0.9]}, informative=False))
+    assert not kept.informative.any() and findings.forgetting_verdict(kept)["verdict"] == "not tested"
+    kept = evidence.kept_gain(_layers({"nli": [0.9]}))
+    upos = kept[kept.probe == "upos"].iloc[0]
+    assert np.isnan(upos.low) and findings.judge(upos.low, upos.high, findings.KEPT_MIN) == "inconclusive"
+
+
+def _items(keep: dict[str, float], n: int = 60, seed: int = 0) -> pd.DataFrame:
+    """Per sentence (tp, fp, fn) of a probe at layers 0..2: pre-trained F1 about 0.6, 0.7, 0.8; each
+    task's seeds keep ``keep`` of the gain (the same sentences for every model, two probe seeds)."""
+    rng = np.random.default_rng(seed)
+    words = rng.integers(5, 15, n)
+    rows = []
+    for model, seeds, share in [("pre-trained", ["-"], 1.0)] + [(t, ["0", "1", "2"], k) for t, k in keep.items()]:
+        for s in seeds:
+            for layer in range(3):
+                rate = 0.6 + 0.1 * layer * share
+                for probe_seed in (0, 1):
+                    tp = rng.binomial(words, rate)
+                    rows += [{"model": model, "seed": s, "probe": "upos", "layer": layer, "probe_seed": probe_seed,
+                              "sentence": i, "tp": int(tp[i]), "fp": int(words[i] - tp[i]), "fn": int(words[i] - tp[i])}
+                             for i in range(n)]
+    return pd.DataFrame(rows)
+
+
+def _scores(items: pd.DataFrame) -> pd.DataFrame:
+    """The layers table the item counts give (pooled over sentences and probe seeds)."""
+    sums = items.groupby(["model", "seed", "probe", "layer"], as_index=False)[["tp", "fp", "fn"]].sum()
+    return sums.assign(score=2 * sums.tp / (2 * sums.tp + sums.fp + sums.fn))
+
+
+def test_kept_gain_from_items_is_a_paired_bootstrap_over_seeds_and_sentences():
+    items = _items({"nli": 1.0, "parsing": 0.0})
+    kept = evidence.kept_gain(_scores(items), items, n_boot=300).set_index("task")
+    assert (kept.method == evidence.BOOTSTRAP).all()
+    layers = _scores(items)
+    pre = layers[layers.model == "pre-trained"].set_index("layer").score
+    best = layers[layers.model == "nli"].groupby("seed").score.max().mean()
+    assert kept.loc["nli", "kept"] == pytest.approx((best - pre[0]) / (pre.max() - pre[0]))
+    assert kept.loc["nli", "low"] < kept.loc["nli", "kept"] < kept.loc["nli", "high"]
+    assert findings.judge(kept.loc["nli", "low"], kept.loc["nli", "high"], findings.KEPT_MIN) == "reproduced"
+    assert findings.judge(kept.loc["parsing", "low"], kept.loc["parsing", "high"], findings.KEPT_MIN) == "not reproduced"
+    again = evidence.kept_gain(_scores(items), items, n_boot=300).set_index("task")
+    assert again.loc["nli", "low"] == kept.loc["nli", "low"]  # a fixed seed: the same interval
+
+
+def _comparisons(gaps: dict[str, list[float]], noise: float = 0.005, seed: int = 0) -> pd.DataFrame:
+    """Per task and layer 0..6: three seeds' similarity to the pre-trained model, the seed floor's
+    pairs at 0.95 - 0.02 * layer (top-heavy, as depth compounds), and the pre-trained comparison a
+    task's ``gaps[layer]`` below the floor."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for task, gap in gaps.items():
+        for layer, g in enumerate(gap):
+            floor = 0.95 - 0.02 * layer
+            rows += [{"task": task, "inputs": "own", "measure": "rsa", "layer": layer, "seed": i, "other": j,
+                      "value": floor + rng.normal(0, noise)} for i, j in ((0, 1), (0, 2), (1, 2))]
+            rows += [{"task": task, "inputs": "own", "measure": "rsa", "layer": layer, "seed": i, "other": -1,
+                      "value": floor - g + rng.normal(0, noise)} for i in range(3)]
+    return pd.DataFrame(rows)
+
+
+def test_the_top_layers_rule_reads_the_gap_below_the_floor_not_the_raw_change():
+    top_heavy = [0, 0, 0, 0, 0.1, 0.2, 0.3]
+    gaps = evidence.floor_gaps(_comparisons({"nli": top_heavy, "sentiment": [0.0] * 7, "parsing": [0.1] * 7}))
+    top = evidence.top_margin(gaps, findings.MOSTLY).set_index("task")
+    words = {t: findings.judge(r.low, r.high, 0.0) for t, r in top.iterrows()}
+    # only depth compounding (the pre-trained comparison at the floor): the raw change is top-heavy, the gap is not
+    assert words == {"nli": "reproduced", "sentiment": "inconclusive", "parsing": "not reproduced"}
+    assert top.loc["nli", "below_at"] == [4, 5, 6] and top.loc["sentiment", "below_at"] == []
+    assert findings.top_verdict(top.reset_index())["verdict"] == "not reproduced"
+
+
+def test_benjamini_hochberg_keeps_null_layers_above_the_floor():
+    gaps = evidence.floor_gaps(_comparisons({f"t{i}": [0.0] * 7 for i in range(6)}, noise=0.01, seed=3))
+    assert len(gaps) == 42 and (gaps.p < 0.05).any() and not gaps.below.any()  # unadjusted, some null cells pass
+    assert (gaps.adjusted >= gaps.p).all()
+
+
+def _ablation_seeds(losses: dict[str, list[float]]) -> pd.DataFrame:
+    """Freezing k = 0, 3, 6 and restoring k = 0, 3: full 0.8 (chance 0.3); per seed, the share of the
+    0.5 above chance lost at half (freezing and restoring alike); the frozen encoder at 0.4."""
+    rows = []
+    for task, shares in losses.items():
+        for seed, share in enumerate(shares):
+            for experiment, k, value in (("freezing", 0, 0.8), ("freezing", 3, 0.8 - 0.5 * share), ("freezing", 6, 0.4),
+                                         ("restore_bottom", 0, 0.8), ("restore_bottom", 3, 0.8 - 0.5 * share)):
+                rows.append({"task": task, "seed": seed, "experiment": experiment, "k": k, "metric": "accuracy",
+                             "value": value})
+    return pd.DataFrame(rows)
+
+
+CHANCE = pd.Series({("parsing", "accuracy"): 0.3, ("nli", "accuracy"): 0.3, ("parsing", "uas"): 0.3})
+METRIC = {"parsing": "accuracy", "nli": "accuracy"}
+
+
+def test_parsing_deepest_needs_every_line_and_every_other_task():
+    deeper = evidence.deeper(evidence.ablation_samples(_ablation_seeds({"parsing": [0.5, 0.55, 0.6], "nli": [0.1, 0.12, 0.14]}),
+                                                       CHANCE, METRIC))
+    assert set(deeper.line) == set(evidence.LINES) and (deeper.method == evidence.T_SEEDS).all()
+    line = deeper.set_index("line").loc["freezing_frozen"]  # (0.8 - half) / (0.8 - 0.4): 1.25 x the chance share
+    assert line.share == pytest.approx(0.55 * 1.25) and line.other_share == pytest.approx(0.12 * 1.25)
+    assert findings.parsing_verdict(deeper)["verdict"] == "reproduced"
+    one_seed = evidence.deeper(evidence.ablation_samples(_ablation_seeds({"parsing": [0.5], "nli": [0.1]}), CHANCE, METRIC))
+    assert one_seed.low.isna().all() and findings.parsing_verdict(one_seed)["verdict"] == "inconclusive"
+
+
+def test_parsing_deepest_from_items_bootstraps_each_task_and_the_lines_must_agree():
+    rng = np.random.default_rng(0)
+    table = _ablation_seeds({"parsing": [0.5, 0.5], "nli": [0.1, 0.1]})
+    items = pd.DataFrame([{"task": r.task, "experiment": r.experiment, "k": r.k, "seed": r.seed, "item": i,
+                           "correct": int(rng.random() < r.value), "total": 1} for r in table.itertuples() for i in range(150)])
+    deeper = evidence.deeper(evidence.ablation_samples(table, CHANCE, METRIC, items, n_boot=300))
+    assert (deeper.method == evidence.BOOTSTRAP).all() and (deeper.low < deeper.difference).all()
+    assert findings.parsing_verdict(deeper)["verdict"] == "reproduced"
+    flipped = deeper.assign(low=np.where(deeper.line == "freezing_frozen", -0.5, deeper.low),
+                            high=np.where(deeper.line == "freezing_frozen", -0.1, deeper.high))
+    assert findings.parsing_verdict(flipped)["verdict"] == "inconclusive"  # the normalisations disagree
+
+
+def _shift_seeds(in_change: list[float], out_changes: dict[str, list[float]]) -> pd.DataFrame:
+    """The top layer (6) of one task: each seed's change on SNLI (in-domain) and other domains."""
+    rows = [{"task": "nli", "domain": d, "in_domain": d == "snli", "layer": layer, "measure": "rsa", "seed": i,
+             "other": -1, "value": 1 - c * layer / 6} for d, changes in {"snli": in_change, **out_changes}.items()
+            for i, c in enumerate(changes) for layer in (5, 6)]
+    return pd.DataFrame(rows)
+
+
+def test_the_domain_rule_reads_the_closest_out_of_domain_domain():
+    shift = _shift_seeds([0.30, 0.32, 0.34], {"wikipedia": [0.1, 0.1, 0.12], "ewt-email": [0.25, 0.26, 0.28]})
+    closest = evidence.domain_closest(shift).iloc[0]
+    assert closest.closest == "ewt-email" and closest.gap == pytest.approx(0.32 - 0.79 / 3)
+    assert findings.domain_verdict(evidence.domain_closest(shift))["verdict"] == "reproduced"
+    shift = _shift_seeds([0.30, 0.32, 0.34], {"wikipedia": [0.1, 0.1, 0.12], "ewt-email": [0.29, 0.34, 0.33]})
+    assert findings.domain_verdict(evidence.domain_closest(shift))["verdict"] == "inconclusive"
+
+
+def test_the_verdicts_table_states_rules_thresholds_and_not_tested():
+    kept = evidence.kept_gain(_layers({"nli": [0.9, 0.95, 1.0]}), min_gain=0.02)
+    table = findings.verdicts(kept, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    assert list(table.verdict) == ["reproduced", "not tested", "not tested", "not tested"]
+    assert "0.50" in table.rule.iloc[0] and "0.95 [" in table.measured.iloc[0]

@@ -139,3 +139,15 @@ def test_similarity_command(mirror, tmp_path, lib_command):
         assert set(layers[0]) == {"layer", "rsa", "cka", "rsa_seed_floor", "cka_seed_floor"}
         assert all(0 <= e["cka"] <= 1 for e in layers)
     assert summary["layers"]["own"] != summary["layers"]["wikipedia"]  # two texts, two measurements
+
+
+def test_the_comparisons_seed_by_seed_give_the_means_and_the_floor():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 30, 6))
+    tuned = [x + rng.normal(size=x.shape) * s for s in (0.2, 0.4, 0.6)]
+    table, rows = versus_pretrained(x, tuned), versus_pretrained(x, tuned, per_seed=True)
+    assert sorted(set(zip(rows.seed, rows.other))) == [(0, -1), (0, 1), (0, 2), (1, -1), (1, 2), (2, -1)]
+    rsa = rows[(rows.measure == "rsa") & (rows.layer == 1)]
+    row = table[(table.measure == "rsa") & (table.layer == 1)].iloc[0]
+    assert np.isclose(rsa[rsa.other == -1].value.mean(), row.value)
+    assert np.isclose(rsa[rsa.other >= 0].value.mean(), row.seed_floor)

@@ -1,22 +1,22 @@
 """Chapter 7's takeaways: the verdict and probe tables and the phrases its prose cites.
 
-Every function takes the tables of :mod:`lib.experiments.findings` that chapter 7 computes from the
-other chapters' measurements: ``forgot`` (:func:`~lib.findings.forgetting`), ``depth_own`` and
-``depth_shared`` (:func:`~lib.findings.depth_of_change` on each task's own text and on Wikipedia),
-``frozen`` (:func:`~lib.findings.freezing_cost`), ``gap`` (:func:`~lib.findings.domain_gap`) and
-``verdicts`` (:func:`~lib.findings.verdicts`), beside the probe scores per layer (``layers``) and the
-ablation scores (``ablation``, :func:`lib.ablation_table`).
+The verdicts come from :func:`lib.experiments.findings.verdicts` on the quantities of
+:mod:`lib.experiments.evidence` that chapter 7 computes: ``kept`` (:func:`~lib.experiments.evidence.kept_gain`),
+``gaps`` (:func:`~lib.experiments.evidence.floor_gaps`), ``top`` (:func:`~lib.experiments.evidence.top_margin`),
+``deeper`` (:func:`~lib.experiments.evidence.deeper`) and ``closest``
+(:func:`~lib.experiments.evidence.domain_closest`). The facts other chapters state too come from the
+descriptive tables (``forgot``, ``depth_own``, ``depth_shared``, ``frozen``) of
+:mod:`lib.experiments.findings`, so that every page states them alike.
 """
 from __future__ import annotations
 
 import pandas as pd
 
 from lib.book.takeaways.ablation import freezing_facts, mean_scores, tasks_of
-from lib.experiments import findings
+from lib.experiments import evidence, findings
+from lib.stats import LEVEL, Interval
 
 FINDINGS = ["forgetting", "top", "parsing", "domain"]  # the rows of the verdicts table, in order
-PROBE_COLUMNS = {"pre_trained": "pre-trained", "fine_tuned": "fine-tuned", "change": "change",
-                 "seed_range": "seed range", "drops_at": "below the floor at", "gains_at": "above the floor at"}
 
 
 def verdict_table(verdicts: pd.DataFrame):
@@ -24,47 +24,70 @@ def verdict_table(verdicts: pd.DataFrame):
     return verdicts.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "normal"})
 
 
-def probe_table(forgot: pd.DataFrame) -> pd.DataFrame:
-    """The probes at their best layer: pre-trained, fine-tuned (mean of seeds), the change and the
-    seed range, and the layers below or above the seed floor.
+def probe_table(kept: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, probe): the pre-trained layer 0 and best layer, the fine-tuned best layer (mean of
+    seeds), the share of the contextual gain kept with its interval, and its verdict.
 
-    >>> forgot = pd.DataFrame({"task": ["nli"], "probe": ["upos"], "pre_trained": [0.9], "fine_tuned": [0.9],
-    ...                        "change": [-0.0001], "seed_range": [0.01], "drops_at": ["no layer"],
-    ...                        "gains_at": ["no layer"]})
-    >>> probe_table(forgot).change.tolist()  # no "-0.000"
-    [0.0]
+    >>> kept = pd.DataFrame({"task": ["nli"], "probe": ["upos"], "layer0": [0.8], "pre_trained": [0.9],
+    ...                      "fine_tuned": [0.89], "kept": [0.9], "low": [0.85], "high": [0.95],
+    ...                      "informative": [True], "method": ["t over seeds"]})
+    >>> probe_table(kept).iloc[0, 3:].tolist()
+    ['0.90 [0.85, 0.95]', 'reproduced']
     """
-    table = forgot.assign(change=forgot.change.round(3) + 0.0).set_index(["task", "probe"])
-    return table[list(PROBE_COLUMNS)].round(3).rename(columns=PROBE_COLUMNS)
+    rows = kept.assign(
+        kept=[str(Interval(r.kept, r.low, r.high)) if r.informative else "left out" for r in kept.itertuples()],
+        verdict=[findings.judge(r.low, r.high, findings.KEPT_MIN) if r.informative else "not tested"
+                 for r in kept.itertuples()])
+    columns = {"layer0": "pre-trained, layer 0", "pre_trained": "pre-trained, best layer",
+               "fine_tuned": "fine-tuned, best layer", "kept": "share of the gain kept", "verdict": "verdict"}
+    return rows.set_index(["task", "probe"])[list(columns)].round(3).rename(columns=columns)
 
 
-def floor_phrase(task: str, first_below_floor) -> str:
-    """Where ``task``'s similarity leaves its seed floor (a :func:`~lib.findings.depth_of_change` row).
-
-    >>> floor_phrase("parsing", 2), floor_phrase("nli", None)
-    ('parsing at layer 2', 'nli never leaves it')
-    """
-    where = findings.floor_layer(first_below_floor)
-    return f"{task} at {where}" if where else f"{task} never leaves it"
-
-
-def forgetting_evidence(forgot: pd.DataFrame) -> str:
-    """How many (task, probe) pairs lose more than their seed floor, and where probes drop."""
-    drops = "; ".join(f"{r.task} {r.probe} at {r.drops_at}" for r in forgot.itertuples()
-                      if r.drops_at != findings.NO_LAYER) or "none"
-    return (f"{int(forgot.forgot.sum())} of {len(forgot)} (task, probe) pairs lose more than their seed floor at "
-            f"their best layer (largest change there {forgot.change.min():+.3f}). Layer by layer, the drops "
-            f"beyond the floor: {drops}.")
+def forgetting_evidence(kept: pd.DataFrame) -> str:
+    """How many (task, probe) pairs keep the share the rule asks, and the lowest one."""
+    used, left = kept[kept.informative], kept[~kept.informative]
+    words = [findings.judge(r.low, r.high, findings.KEPT_MIN) for r in used.itertuples()]
+    low = used.loc[used.kept.idxmin()] if len(used) else None
+    text = (f"{words.count('reproduced')} of {len(used)} (task, probe) pairs keep more than {findings.KEPT_MIN:.2f} "
+            f"of the probe's gain over layer 0 with {LEVEL:.0%} confidence, {words.count('not reproduced')} keep "
+            f"less, {words.count('inconclusive')} are inconclusive")
+    if low is not None:
+        text += f"; the lowest: {low.task} {low.probe} {Interval(low.kept, low.low, low.high)}"
+    if len(left):
+        text += f". Left out, with no contextual gain to keep: {', '.join(sorted(set(left.probe)))}"
+    return text + f" (chapter 3; intervals: {', '.join(sorted(set(used.method)))})."
 
 
-def parsing_evidence(depth_shared: pd.DataFrame, frozen: pd.DataFrame) -> str:
-    """Where each task leaves its seed floor on Wikipedia, and what freezing the bottom half costs."""
-    losses = "; ".join(f"{r.task} {r.loss_at_half:.3f} " + (
-        f"({r.share_lost_at_half:.0%} of its score above chance)" if r.share_lost_at_half == r.share_lost_at_half
-        else "(at chance)") for r in frozen.itertuples())
-    return ("On Wikipedia, which no task trained on, the RSA leaves its seed floor: "
-            + "; ".join(floor_phrase(r.task, r.first_below_floor) for r in depth_shared.itertuples())
-            + f" (chapter 4). With the bottom half frozen, the loss: {losses} (chapter 5).")
+def top_evidence(top: pd.DataFrame) -> str:
+    """Per task: the gap below the seed floor in the bottom third and the upper half, the margin."""
+    return "On each task's own text, the gap below the seed floor: " + "; ".join(
+        f"{r.task} {r.bottom:.3f} in the bottom third, {r.top:.3f} in the upper half (margin "
+        f"{Interval(r.margin, r.low, r.high).format(3)}; below the floor at {findings._layer_list(r.below_at)})"
+        for r in top.itertuples()) + " (chapter 4)."
+
+
+def parsing_evidence(deeper: pd.DataFrame) -> str:
+    """Per line of evidence: the parser's share lost against each other task's, with the interval."""
+    lines = []
+    for line, group in deeper.groupby("line", sort=False):
+        lines.append(f"{evidence.LINES[line]}: parsing {group.share.iloc[0]:.0%}, " + ", ".join(
+            f"{r.other} {r.other_share:.0%} (difference {Interval(r.difference, r.low, r.high)})"
+            for r in group.itertuples()))
+    return "; ".join(lines) + " (chapter 5)." if lines else "Not measured on this profile."
+
+
+def domain_evidence(closest: pd.DataFrame) -> str:
+    """Per task and measure: in-domain against the closest out-of-domain domain at the top layer."""
+    return "At the top layer, in-domain against the closest other domain: " + "; ".join(
+        f"{r.task} by {r.measure.upper()} {r.in_domain:.3f} vs {r.closest} {r.closest_change:.3f} "
+        f"(difference {Interval(r.gap, r.low, r.high).format(3)})" for r in closest.itertuples()) + " (chapter 6)."
+
+
+def thresholds(gaps: pd.DataFrame) -> dict:
+    """The thresholds the rules decide by, by glue name, and the number of layer cells tested together."""
+    return {"kept_min": findings.KEPT_MIN, "min_gain": findings.MIN_GAIN, "mostly": findings.MOSTLY,
+            "fdr": findings.FDR, "deeper_margin": findings.DEEPER, "domain_margin": findings.DOMAIN,
+            "ci_level": f"{LEVEL:.0%}", "n_cells": len(gaps)}
 
 
 def restoring_costs(ablation: pd.DataFrame, n_layers: int) -> dict[str, str]:
@@ -86,29 +109,23 @@ def restoring_costs(ablation: pd.DataFrame, n_layers: int) -> dict[str, str]:
             "bottom_cost": f"{max(bottom):.3f}" if bottom else "not measured"}
 
 
-def facts(verdicts: pd.DataFrame, forgot: pd.DataFrame, depth_own: pd.DataFrame, depth_shared: pd.DataFrame,
-          frozen: pd.DataFrame, gap: pd.DataFrame, layers: pd.DataFrame, ablation: pd.DataFrame,
-          n_train: dict[str, int]) -> dict:
+def facts(verdicts: pd.DataFrame, kept: pd.DataFrame, gaps: pd.DataFrame, top: pd.DataFrame, deeper: pd.DataFrame,
+          closest: pd.DataFrame, layers: pd.DataFrame, ablation: pd.DataFrame, n_train: dict[str, int]) -> dict:
     """The phrases and numbers chapter 7's prose cites, by glue name: each finding's verdict (``v_*``)
-    and evidence (``e_*``), the cost of restoring, the pre-trained structural probe, and the scale
-    (``n_train``: the fine-tuning examples per task, 0: all)."""
+    and evidence with intervals (``e_*``), the thresholds, the cost of restoring, the pre-trained
+    structural probe, and the scale (``n_train``: the fine-tuning examples per task, 0: all)."""
     structural = layers[(layers.model == "pre-trained") & (layers.probe == "structural")].set_index("layer").score
+    structural = structural[structural.index >= 0]
     top_k = int(layers.layer.max())
     return {**{f"v_{name}": verdict for name, verdict in zip(FINDINGS, verdicts.verdict)},
-            "e_forgetting": forgetting_evidence(forgot),
-            "e_top": ("On each task's own text, the bottom third of the layers changes by at most "
-                      f"{depth_own.bottom_change.max():.2f} (1 - RSA), against "
-                      + "; ".join(f"{r.task} {r.largest_change:.2f} at layer {r.most_changed_layer}"
-                                  for r in depth_own.itertuples()) + " (chapter 4)."),
-            "e_parsing": parsing_evidence(depth_shared, frozen),
-            "e_domain": "; ".join(f"{r.task} by {r.measure.upper()}: in-domain sentences change more at "
-                                  f"{r.in_domain_more_at} (beyond seed noise: {r.beyond_noise})"
-                                  for r in gap.itertuples()) + " (chapter 6).",
-            **restoring_costs(ablation, top_k),
+            "e_forgetting": forgetting_evidence(kept), "e_top": top_evidence(top),
+            "e_parsing": parsing_evidence(deeper), "e_domain": domain_evidence(closest),
+            **thresholds(gaps), **restoring_costs(ablation, top_k),
             "uuas_best": float(structural.max()), "uuas_best_layer": int(structural.idxmax()),
             "uuas_top": float(structural.iloc[-1]), "top_layer": top_k,
             "n_train_phrase": " / ".join(f"{n_train[t]:,}" if n_train[t] else "all" for t in tasks_of(ablation)),
-            "n_seeds": layers.seed[layers.model != "pre-trained"].nunique(), "tolerance": findings.TOLERANCE}
+            "n_seeds": layers.seed[layers.model != "pre-trained"].nunique(),
+            "n_ablation_seeds": ablation.seed.nunique()}
 
 
 def stated_facts(forgot: pd.DataFrame, depth_own: pd.DataFrame, depth_shared: pd.DataFrame, frozen: pd.DataFrame,
