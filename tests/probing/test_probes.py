@@ -208,7 +208,7 @@ def test_stacked_probes_train_as_each_probe_would_alone(multi_label):
     train, test = [(begin[:150], end[:150])], [(begin[150:], end[150:])]
     masks = layer_masks(3, cumulative=True)
     stacked = fit_edge_probes(layers, train, labels[:150], label_set, seed=0,
-                              training=EdgeTraining(epochs=3, dropout=0.0, precision="fp32"), masks=masks,
+                              training=EdgeTraining(epochs=3, batch_size=256, lr=1e-3, dropout=0.0, precision="fp32"), masks=masks,
                               multi_label=multi_label)
     scores = score_edge_probes(stacked, layers, test, labels[150:], label_set, multi_label=multi_label)
     for p, mask in enumerate(masks):
@@ -222,7 +222,7 @@ def test_stacked_probes_train_as_each_probe_would_alone(multi_label):
         assert abs(scores[p] - alone_score) < 0.01
     assert scores[0] > scores[2] + 0.15  # the signal is in layer 0, layer 2 is noise
     half = fit_edge_probes(layers, train, labels[:150], label_set, seed=0,
-                           training=EdgeTraining(epochs=3, dropout=0.0, precision="bf16"), masks=masks,
+                           training=EdgeTraining(epochs=3, batch_size=256, lr=1e-3, dropout=0.0, precision="bf16"), masks=masks,
                            multi_label=multi_label)
     assert half.bf16 and not stacked.bf16
     half_scores = score_edge_probes(half, layers, test, labels[150:], label_set, multi_label=multi_label)
