@@ -42,7 +42,7 @@ from lib.experiments import (DOMAINS, IN_DOMAIN, Ablation, DomainShift, Similari
                              input_vectors, restoring, share_lost, shift_tables, similarity_table)
 from lib.finetune import (MAIN_METRIC, FineTuned, FinetuneConfig, Finetuning, Pretrained, chance_table,  # noqa: E402
                           get_or_train, history_table, metrics_table, task_layers)
-from lib.probing import Probing, describe_probe_tasks, probe_corpora, probe_model, probe_sentences  # noqa: E402
+from lib.probing import Probing, describe_probe_tasks, probe_corpora, probe_items, probe_model, probe_sentences  # noqa: E402
 from lib.similarity import (closest_layers, linear_cka, matrix_table, same_layer, sample_tokens, similarity_matrix,  # noqa: E402
                             versus_pretrained)
 
@@ -56,6 +56,6 @@ __all__ = ["DOMAINS", "IN_DOMAIN", "MAIN_METRIC", "Ablation", "DataError", "Doma
            "extract_layers", "findings", "freezing_grid", "get_or_train", "glue", "history_table", "input_name",
            "input_vectors", "linear_cka", "load_encoder", "load_ewt", "load_gum", "load_mnli", "load_profile",
            "load_snli", "load_squad", "load_vader", "load_wikipedia", "matrix_table", "metrics_table", "model_shape",
-           "probe_corpora", "probe_model", "probe_sentences", "relative_change", "reproduce_page", "restoring",
+           "probe_corpora", "probe_items", "probe_model", "probe_sentences", "relative_change", "reproduce_page", "restoring",
            "same_layer", "sample_tokens", "seed_everything", "share_lost", "shift_tables", "similarity_matrix",
            "similarity_table", "stage_settings", "takeaways", "task_layers", "versus_pretrained", "weight_change"]

@@ -34,7 +34,7 @@ KEY_LENGTH = 24  # hex digits (96 bits) of every artifact key
 VERSIONS = {
     "finetune": 1,  # the training loop, heads, features and metrics (lib.finetune)
     "layers": 1,  # tokenisation, pooling and extraction of word vectors (lib.encoders)
-    "probes": 3,  # edge and structural probes, per layer and mixed (lib.probing)
+    "probes": 4,  # edge and structural probes, per layer and mixed (lib.probing; 4: early stopping, baselines, counts)
     "restoring": 2,  # pre-trained layers put back into fine-tuned models (2: scored without dropout)
     "shift-scores": 1,  # fine-tuned models scored out of domain (lib.experiments.shift)
     "similarity": 1,  # pre-trained vs fine-tuned similarity with its seed floor (lib.similarity.compare)

@@ -176,8 +176,9 @@ def _probe(args) -> dict:
     corpora = probe_corpora(probing, settings.runtime.data_dir)
     model = get_or_train(config, settings.runtime, progress=False) if fine_tuned else Pretrained(name)
     layers, mix = probe_model(model, corpora, probing, settings.runtime, progress=False)
+    control, _ = probe_model(Pretrained(settings["control_model"]), corpora, probing, settings.runtime, progress=False)
     return {"model": name, "task": args.task, "corpus": CORPUS_SPLITS[CORPUS[args.task]],
-            **probe_report(layers, mix),
+            "control_model": settings["control_model"], **probe_report(layers, mix, control),
             "control": "Hewitt & Liang (2019): a random label per word type" if args.task in CONTROLLED else
                        "none defined for this task"}
 

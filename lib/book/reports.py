@@ -74,14 +74,32 @@ def similarity_report(table: pd.DataFrame) -> list[dict]:
             for layer, row in wide.iterrows()]
 
 
-def probe_report(layers: pd.DataFrame, mix: pd.DataFrame) -> dict:
-    """``probe``: per layer, score, control and selectivity; with a mix, its expected layer, center of
-    gravity and the cumulative mixes' scores."""
+def probe_report(layers: pd.DataFrame, mix: pd.DataFrame, control: pd.DataFrame | None = None) -> dict:
+    """``probe``: per layer, score (mean of probe seeds, with each seed's), control, selectivity and
+    the linear probe's score where fitted; the all-layer mix's score, with its expected layer,
+    center of gravity and the cumulative mixes' scores; the baselines (majority class, layer 0,
+    linear chain for the structural probe, and the random-init encoder ``control``'s layers) and
+    whether the probe is informative."""
+    by_layer = layers.groupby("layer", as_index=False).mean(numeric_only=True)  # over probe seeds
+    columns = ["layer", "score", "control", "selectivity", "linear"]
     entries = [{key: number(value) if key != "layer" else int(value) for key, value in row.items()}
-               for row in layers.reindex(columns=["layer", "score", "control", "selectivity"]).to_dict("records")]
-    report = {"layers": entries}
+               for row in by_layer.reindex(columns=columns).to_dict("records")]
+    if "probe_seed" in layers:
+        for entry in entries:
+            entry["score_per_probe_seed"] = [rounded(v) for v in layers[layers.layer == entry["layer"]].score]
+    report = {"layers": entries, "probe_seeds": sorted(int(s) for s in layers.get("probe_seed", pd.Series([0])).unique())}
     if not mix.empty:
-        row = mix.iloc[0]
-        report.update(expected_layer=number(row.expected_layer), center_of_gravity=float(row.center_of_gravity),
+        row = mix.mean(numeric_only=True)
+        report.update(mix={"score": rounded(row.score), "probe_seed_range": rounded(mix.score.max() - mix.score.min())},
+                      expected_layer=number(row.expected_layer), center_of_gravity=float(row.center_of_gravity),
                       cumulative=[float(row[f"cumulative_{e['layer']}"]) for e in entries])
+    first = layers.iloc[0]
+    baselines = {"majority": rounded(first.get("majority")), "layer_0": rounded(entries[0]["score"])}
+    if "linear_chain" in layers:
+        baselines["linear_chain"] = rounded(first.linear_chain)
+    if control is not None:
+        control_layers = control.groupby("layer", as_index=False).mean(numeric_only=True)
+        baselines["random_init"] = rounded(control_layers.score.max())
+        baselines["random_init_layers"] = [rounded(v) for v in control_layers.score]
+    report.update(baselines=baselines, informative=bool(first.get("informative", True)))
     return report

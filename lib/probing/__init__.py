@@ -3,6 +3,8 @@
 Targets (labelled spans and span pairs), the edge probe with its scalar mix, the structural
 distance probe, and the runner that probes every layer and caches the tables.
 """
-from lib.probing.runner import PROBE_TASKS, Probing, describe_probe_tasks, probe_corpora, probe_model, probe_sentences
+from lib.probing.runner import (PROBE_TASKS, Probing, describe_probe_tasks, probe_corpora, probe_items, probe_model,
+                               probe_sentences)
 
-__all__ = ["PROBE_TASKS", "Probing", "describe_probe_tasks", "probe_corpora", "probe_model", "probe_sentences"]
+__all__ = ["PROBE_TASKS", "Probing", "describe_probe_tasks", "probe_corpora", "probe_items", "probe_model",
+           "probe_sentences"]

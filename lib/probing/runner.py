@@ -1,39 +1,43 @@
-"""Probe every layer of a model: six tasks, controls, the scalar mix and Tenney's expected layer.
+"""Probe every layer of a model: six tasks, their baselines, the scalar mix and Tenney's expected layer.
 
 Each task reads its own corpus (:data:`CORPUS`): EWT train / test for UPOS, dependency labels and
 the structural probe; GUM dev / test for entities and coreference; SNLI premises (train / test,
 silver parses) for constituents. The hidden states of a corpus are extracted once per model, one
-row per subword: the edge probes pool a span over all its subwords, the structural probe reads
-word vectors (``pooling``: a word's first subword or the mean of its subwords). Test targets whose
-label never occurs in training are left out and counted (``n_unseen``).
+row per subword, and shared by every task, probe seed and baseline: the edge probes pool a span
+over all its subwords, the structural probe reads word vectors (``pooling``: a word's first
+subword or the mean of its subwords). Test targets whose label never occurs in training are left
+out and counted (``n_unseen``). How one task is probed over the layers: :mod:`lib.probing.layerwise`.
 
-Per edge task, beside the per-layer probes: cumulative scalar mixes of layers ``0..l`` for every
-``l``. Their scores give Tenney, Das & Pavlick's (2019) differential scores
-``Delta(l) = score(0..l) - score(0..l-1)`` and expected layer
-``E_delta = sum_l l Delta(l) / sum_l Delta(l)`` (a mix's score counted as the best up to it: see
-:func:`expected_layer`); the mix of all layers gives the center of gravity
-``sum_l l w_l`` of its learned weights. The mix of layer 0 alone is the layer-0 probe.
+Beside every score, its informed baselines: the majority class (``majority``), layer 0 (a layer of
+the table), a linear probe at the first, middle and last layer (``linear``, pre-trained encoders
+only), the linear-chain tree for the structural probe (``linear_chain``); the random-init encoder
+is a model of its own. A probe whose best layer beats the majority by less than
+:data:`INFORMATIVE_MARGIN` is marked ``informative = False``: its scores say nothing about the layers.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, NamedTuple, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
 from lib.artifacts import cached_json
 from lib.data import Record, records_digest
-from lib.encoders.extraction import Reps, to_words, word_starts
+from lib.encoders.extraction import to_words
+from lib.encoders.loading import RANDOM_PREFIX
 from lib.encoders.runtime import Runtime
-from lib.finetune.vectors import Model
-from lib.probing.edge_probe import (EdgeTraining, fit_edge_probes, layer_masks, probe_precision, score_edge_probes,
-                                    span_index)
-from lib.probing.structural_probe import DistanceTraining, fit_distance_probes, score_distance_probes, tree_distances
-from lib.probing.targets import (CONTROLLED, EDGE_TASKS, MULTI_LABEL, EdgeTargets, atoms, control_labels,
-                                 edge_targets)
 from lib.errors import InputError
+from lib.finetune.vectors import Model, Pretrained
+from lib.probing.edge_probe import EdgeTraining, probe_precision
+from lib.probing.layerwise import (DEV_EVERY, MIX, EdgeTask, ProbeData, check_layers, cumulative_mixes,  # noqa: F401
+                                   edge_probe_layers, edge_task_probes, expected_layer, probe_task_layers,
+                                   scalar_mix_probe, structural_probe_layers)
+from lib.probing.structural_probe import DistanceTraining
+from lib.probing.targets import CONTROLLED
+
+INFORMATIVE_MARGIN = 0.05  # a probe's best layer must beat its majority baseline by this to say anything
+ITEMS = ("probe", "layer", "probe_seed", "sentence", "tp", "fp", "fn")
 
 PROBE_TASKS = ("upos", "deprel", "structural", "entities", "coreference", "constituents")
 CORPUS = {"upos": "ewt", "deprel": "ewt", "structural": "ewt", "entities": "gum", "coreference": "gum",
@@ -50,10 +54,13 @@ TARGETS = {"upos": "a word → its part of speech (UPOS)",
            "constituents": "a phrase → its label (NP, VP, PP, ...)"}
 
 
+SCORES = {"structural": "UUAS", "coreference": "F1 of 'same entity'"}
+
+
 def describe_probe_tasks(tasks, corpora: dict | None = None) -> pd.DataFrame:
     """What each probe task reads and predicts, its sentences (with their counts, given the
     ``corpora`` of :func:`probe_corpora`), score and control: the table a chapter shows its readers."""
-    _check_tasks(tasks)
+    check_tasks(tasks)
 
     def sentences(task: str) -> str:
         corpus = CORPUS[task]
@@ -63,31 +70,14 @@ def describe_probe_tasks(tasks, corpora: dict | None = None) -> pd.DataFrame:
         return f"{CORPUS_SPLITS[corpus]} ({len(train):,} + {len(test):,})"
 
     return pd.DataFrame([{"task": task, "target → label": TARGETS[task], "sentences": sentences(task),
-                          "score": "UUAS" if task == "structural" else "micro-F1",
+                          "score": SCORES.get(task, "micro-F1"),
                           "control": "Hewitt & Liang" if task in CONTROLLED else "none defined"} for task in tasks])
 
 
-def _check_tasks(tasks) -> None:
+def check_tasks(tasks) -> None:
     for task in tasks:
         if task not in PROBE_TASKS:
             raise InputError(f"unknown probe task {task!r}; valid: {', '.join(PROBE_TASKS)}")
-
-
-def _spans(targets: EdgeTargets, reps: Reps):
-    starts = word_starts(reps)
-    names = ["span1"] + (["span2"] if targets.span2 is not None else [])
-    return [span_index(targets, starts, name) for name in names]
-
-
-def _label_set(targets: EdgeTargets, multi_label: bool) -> tuple[str, ...]:
-    return tuple(sorted({a for label in targets.labels.tolist() for a in atoms(label, multi_label)}))
-
-
-def _seen(targets: EdgeTargets, label_set: tuple[str, ...], multi_label: bool) -> EdgeTargets:
-    known = set(label_set)
-    keep = np.array([set(atoms(label, multi_label)) <= known for label in targets.labels.tolist()], dtype=bool)
-    return EdgeTargets(targets.words, targets.sentence[keep], targets.span1[keep],
-                       None if targets.span2 is None else targets.span2[keep], targets.labels[keep])
 
 
 def _spread(records: list[Record], n: int) -> list[Record]:
@@ -117,9 +107,13 @@ def probe_sentences(n_train: int, n_test: int, data_dir: str | None = None,
 @dataclass(frozen=True)
 class Probing:
     """The probing stage's settings: the probe ``tasks``; ``n_train`` and ``n_test`` sentences of
-    each corpus (0: all); ``epochs`` of the edge probes and ``structural_epochs`` of the
-    rank-``rank`` structural probe; ``pooling`` of word vectors for the structural probe; ``seed``
-    of every probe."""
+    each corpus (0: all; a fifth of the training sentences is the dev split of early stopping);
+    at most ``epochs`` of the edge probes and ``structural_epochs`` of the rank-``rank`` structural
+    probe; ``pooling`` of word vectors for the structural probe; ``seed`` of every probe, and
+    ``seeds`` probe seeds (``seed``, ``seed + 1``, ...) for a pre-trained encoder (a fine-tuned
+    model is probed with ``seed`` alone, its fine-tuning seeds give the spread; a random-init
+    control with ``seed`` alone, to save time). ``seeds`` is the
+    library's, not a chapter parameter, so that every chapter finds the same stored probes."""
 
     tasks: Sequence[str]
     n_train: int
@@ -129,6 +123,7 @@ class Probing:
     rank: int = 64
     pooling: str = "first"
     seed: int = 0
+    seeds: int = 3
 
     PARAMETERS = ("probe_tasks", "probe_train_sentences", "probe_test_sentences", "probe_epochs", "structural_epochs",
                   "probe_rank", "pooling", "seed")
@@ -141,207 +136,124 @@ class Probing:
                    structural_epochs=values["structural_epochs"], rank=values["probe_rank"],
                    pooling=values["pooling"], seed=values["seed"])
 
+    def seeds_of(self, model: Model) -> list[int]:
+        """The probe seeds of ``model``: ``seeds`` of them for a pre-trained encoder, else ``seed``."""
+        pre_trained = isinstance(model, Pretrained) and not model.name.startswith(RANDOM_PREFIX)
+        return [self.seed + i for i in range(self.seeds)] if pre_trained else [self.seed]
+
 
 def probe_corpora(probing: Probing, data_dir: str | None = None) -> dict:
     """``{corpus: (train records, test records)}`` for the corpora ``probing.tasks`` read."""
-    _check_tasks(probing.tasks)
+    check_tasks(probing.tasks)
     corpora = dict.fromkeys(CORPUS[task] for task in probing.tasks)
     return {corpus: probe_sentences(probing.n_train, probing.n_test, data_dir, corpus) for corpus in corpora}
 
 
-class ProbeData(NamedTuple):
-    """A corpus's probing data: the ``train`` and ``test`` hidden states
-    (:class:`lib.encoders.extraction.Reps`) and the records they were extracted from, in order."""
-
-    train: Reps
-    test: Reps
-    train_records: list[Record]
-    test_records: list[Record]
-
-
-def check_layers(layers, reps: Reps) -> list[int]:
-    """The requested layers, each one the representations have (ValueError otherwise)."""
-    available = list(reps.layers)
-    layers = available if layers is None else list(layers)
-    missing = [layer for layer in layers if layer not in available]
+def _identity(model: Model, corpora: dict, probing: Probing, runtime: Runtime) -> dict:
+    tasks = list(probing.tasks)
+    check_tasks(tasks)
+    missing = sorted({CORPUS[task] for task in tasks} - set(corpora))
     if missing:
-        raise InputError(f"layers {missing} do not exist; the model has layers {available[0]}..{available[-1]}")
-    return layers
+        raise InputError(f"no sentences for corpus {', '.join(missing)}: build corpora with probe_corpora(probing, ...)")
+    return {"model": model.identity, "tasks": tasks, "seeds": probing.seeds_of(model), "epochs": probing.epochs,
+            "rank": probing.rank, "structural_epochs": probing.structural_epochs, "pooling": probing.pooling,
+            "edge_training": repr(EdgeTraining(epochs=probing.epochs)), "dev_every": DEV_EVERY,
+            "distance_training": repr(DistanceTraining(epochs=probing.structural_epochs)),
+            "linear": isinstance(model, Pretrained), "informative_margin": INFORMATIVE_MARGIN,
+            "precision": probe_precision(device=runtime.device), "device_type": runtime.device_type,
+            "sentences": {CORPUS[t]: [records_digest(part) for part in corpora[CORPUS[t]]] for t in tasks}}
 
 
-class EdgeTask:
-    """One edge task's train and test targets, label set and span indices over given vectors; test
-    targets with a label never seen in training are left out (``n_unseen``)."""
-
-    def __init__(self, task: str, train_targets: EdgeTargets, test_targets: EdgeTargets, train: Reps, test: Reps):
-        self.task, self.multi_label = task, task in MULTI_LABEL
-        self.train = train_targets
-        self.label_set = _label_set(train_targets, self.multi_label)
-        self.test = _seen(test_targets, self.label_set, self.multi_label)
-        self.n_unseen = len(test_targets) - len(self.test)
-        self.train_spans, self.test_spans = _spans(self.train, train), _spans(self.test, test)
-
-    @classmethod
-    def of(cls, task: str, train: Reps, test: Reps, train_records: list[Record], test_records: list[Record]):
-        """The task's targets in the records that ``train`` and ``test`` were extracted from."""
-        if task not in EDGE_TASKS:
-            raise InputError(f"unknown edge task {task!r}; valid: {', '.join(EDGE_TASKS)}")
-        return cls(task, edge_targets(train_records, task), edge_targets(test_records, task), train, test)
-
-    def score(self, x_train: np.ndarray, x_test: np.ndarray, seed: int, training: EdgeTraining = EdgeTraining(),
-              labels=None, masks=None):
-        """Fit on ``x_train`` (layers, rows, hidden), score on ``x_test``: one probe per row of
-        ``masks`` (default: one mixing every layer), trained side by side as ``training`` says.
-        ``labels``: other train / test labels (a control). Returns (scores, probes)."""
-        train_labels, test_labels = (self.train.labels, self.test.labels) if labels is None else labels
-        label_set = self.label_set if labels is None else tuple(sorted(set(np.concatenate(labels).tolist())))
-        multi_label = self.multi_label and labels is None
-        probes = fit_edge_probes(x_train, self.train_spans, train_labels, label_set, seed, training, masks,
-                                 multi_label=multi_label)
-        return score_edge_probes(probes, x_test, self.test_spans, test_labels, label_set, multi_label=multi_label), probes
-
-
-def edge_task_probes(edge: EdgeTask, train: Reps, test: Reps, seed: int, training: EdgeTraining = EdgeTraining(),
-                     layers=None, control: bool = True, mixes: bool = True) -> tuple[pd.DataFrame, dict | None]:
-    """An edge task's per-layer table (see :func:`edge_probe_layers`) and, with ``mixes``, its
-    cumulative scalar mixes (see :func:`cumulative_mixes`). The per-layer probes and the mixes train
-    side by side in one pass (:class:`lib.probing.edge_probe.EdgeProbes`), the control probes in a
-    second one, each as ``training`` says."""
-    layers = check_layers(layers, train)
-    single = layer_masks(len(train.layers))[[train.layers.index(layer) for layer in layers]]
-    # the mix of the first layer alone is its per-layer probe: trained once, here if not asked for
-    first = [] if train.layers[0] in layers else [layer_masks(len(train.layers))[:1]]
-    masks = (torch.cat([single, *first, layer_masks(len(train.layers), single=False, cumulative=True)])
-             if mixes else single)
-    scores, probes = edge.score(train.vectors, test.vectors, seed, training, masks=masks)
-    table = pd.DataFrame({"layer": layers, "score": scores[:len(layers)]})
-    if control and edge.task in CONTROLLED:
-        table["control"] = edge.score(train.vectors, test.vectors, seed, training,
-                                      labels=control_labels([edge.train, edge.test], seed), masks=single)[0]
-        table["selectivity"] = table.score - table.control
-    table = table.assign(n_train=len(edge.train), n_test=len(edge.test), n_unseen=edge.n_unseen)
-    if not mixes:
-        return table, None
-    cumulative = ([scores[len(layers)]] if first else [scores[layers.index(train.layers[0])]]) + \
-        scores[len(layers) + len(first):]
-    weights = probes.weights()[-1].tolist()
-    return table, {"score": cumulative[-1], "weights": dict(zip(train.layers, weights)),
-                   "center_of_gravity": float(np.dot(train.layers, weights)),
-                   "cumulative": dict(zip(train.layers, cumulative)), "expected_layer": expected_layer(cumulative)}
-
-
-def edge_probe_layers(data: ProbeData, task: str, seed: int, training: EdgeTraining = EdgeTraining(), layers=None,
-                      control: bool = True) -> pd.DataFrame:
-    """Per layer: ``score`` (micro-F1) and, for the tasks that have a control (UPOS and dependency
-    label), ``control`` (the same probe on control labels) and ``selectivity = score - control``;
-    plus the counts of targets."""
-    edge = EdgeTask.of(task, *data)
-    return edge_task_probes(edge, data.train, data.test, seed, training, layers, control, mixes=False)[0]
-
-
-def expected_layer(cumulative: list[float]) -> float:
-    """Tenney, Das & Pavlick's ``E_delta`` from the scores of the mixes of layers ``0..l``:
-    ``sum_l l Delta(l) / sum_l Delta(l)`` with ``Delta(l) = best(0..l) - best(0..l-1)``, where
-    ``best(0..l)`` is the best score of the mixes up to ``l`` (our choice: a mix of 0..l contains the
-    mix of 0..l-1, so a lower score is the optimiser's shortfall, not negative information, and
-    would push E_delta outside the layers). NaN when no mix gains over layer 0.
-
-    >>> round(expected_layer([0.5, 0.7, 0.8, 0.8]), 4)
-    1.3333
-    >>> round(expected_layer([0.80, 0.82, 0.84, 0.83, 0.81]), 4)  # the raw formula would give -5
-    1.5
-    """
-    delta = np.diff(np.maximum.accumulate(np.asarray(cumulative, dtype=float)))
-    total = delta.sum()
-    return float(np.dot(np.arange(1, len(cumulative)), delta) / total) if total > 0 else float("nan")
-
-
-def scalar_mix_probe(data: ProbeData, task: str, seed: int, training: EdgeTraining = EdgeTraining()) -> dict:
-    """:func:`cumulative_mixes` of an edge task on the records ``data.train`` and ``data.test`` come from."""
-    return cumulative_mixes(EdgeTask.of(task, *data), data.train, data.test, seed, training)
-
-
-def cumulative_mixes(edge: EdgeTask, train: Reps, test: Reps, seed: int,
-                     training: EdgeTraining = EdgeTraining()) -> dict:
-    """Scalar-mix probes over layers ``0..l`` for every ``l``: their scores (``cumulative``; the mix
-    of layer 0 alone is the layer-0 probe), the expected layer ``E_delta``, and the full mix's
-    score, weights and center of gravity."""
-    return edge_task_probes(edge, train, test, seed, training, layers=train.layers[:1], control=False)[1]
-
-
-def _by_sentence(reps: Reps, views: list[int]) -> list[np.ndarray]:
-    """Per sentence, its word vectors in the layers at indices ``views``: (views, words, hidden)."""
-    return np.split(reps.vectors[views], np.cumsum(np.bincount(reps.sentence))[:-1], axis=1)
-
-
-def structural_probe_layers(data: ProbeData, seed: int, rank: int = 64,
-                            training: DistanceTraining = DistanceTraining(), layers=None) -> pd.DataFrame:
-    """Per layer: UUAS (``score``) and distance Spearman of a rank-``rank`` distance probe on word
-    vectors (``data``'s Reps one row per word), trained as ``training`` says."""
-    train, test, train_records, test_records = data
-    layers = check_layers(layers, train)
-    distances = [tree_distances(r.heads) for r in train_records]
-    heads = [r.heads for r in test_records]
-    punct = [np.array([tag == "PUNCT" for tag in r.upos]) for r in test_records]
-    views = [train.layers.index(layer) for layer in layers]
-    b = fit_distance_probes(_by_sentence(train, views), distances, rank, seed, training)
-    scores = score_distance_probes(b, _by_sentence(test, views), heads, punct)
-    return pd.DataFrame([{"layer": layer, "score": score["uuas"], "spearman": score["spearman"]}
-                         for layer, score in zip(layers, scores)])
-
-
-def probe_task_layers(task: str, data: ProbeData, seed: int, epochs: int = 4, rank: int = 64, layers=None,
-                      pooling: str = "first", device: str = "cpu") -> pd.DataFrame:
-    """One probe task over layers of ``data`` (Reps one row per subword): an edge task (with its
-    control where one is defined) or ``structural`` (on word vectors pooled by ``pooling``), each
-    trained for ``epochs`` on ``device``, its probe's other knobs at their defaults
-    (:class:`EdgeTraining`, :class:`DistanceTraining`)."""
-    _check_tasks([task])
-    if task == "structural":
-        words = data._replace(train=to_words(data.train, pooling), test=to_words(data.test, pooling))
-        return structural_probe_layers(words, seed, rank, DistanceTraining(epochs=epochs, device=device), layers)
-    return edge_probe_layers(data, task, seed, EdgeTraining(epochs=epochs, device=device), layers)
+def _stored(model: Model, corpora: dict, probing: Probing, runtime: Runtime, progress: bool) -> dict:
+    return cached_json("probes", _identity(model, corpora, probing, runtime),
+                       lambda: _probe_tables(model, corpora, probing, runtime, progress))
 
 
 def probe_model(model: Model, corpora: dict, probing: Probing, runtime: Runtime,
                 progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every probe task of ``probing`` on every layer of ``model`` (pre-trained or fine-tuned), and
-    the scalar mixes of the edge tasks: ``(layers table, mix table)``. ``corpora`` from
-    :func:`probe_corpora`. Stored by everything that produced them; each corpus's hidden states are
-    extracted once for all its tasks."""
-    tasks = list(probing.tasks)
-    _check_tasks(tasks)
-    missing = sorted({CORPUS[task] for task in tasks} - set(corpora))
-    if missing:
-        raise InputError(f"no sentences for corpus {', '.join(missing)}: build corpora with probe_corpora(probing, ...)")
-    identity = {"model": model.identity, "tasks": tasks, "seed": probing.seed, "epochs": probing.epochs,
-                "rank": probing.rank, "structural_epochs": probing.structural_epochs, "pooling": probing.pooling,
-                "precision": probe_precision(device=runtime.device), "device_type": runtime.device_type,
-                "sentences": {CORPUS[t]: [records_digest(part) for part in corpora[CORPUS[t]]] for t in tasks}}
-    stored = cached_json("probes", identity, lambda: _probe_tables(model, corpora, probing, runtime, progress))
+    the scalar mixes of the edge tasks: ``(layers table, mix table)``, one row per probe seed
+    (``probe_seed``; :meth:`Probing.seeds_of`). ``corpora`` from :func:`probe_corpora`. Stored by
+    everything that produced them; each corpus's hidden states are extracted once for all its tasks.
+
+    The layers table: ``task, probe_seed, layer, score`` (micro-F1; structural: UUAS; coreference:
+    F1 of "same entity"), ``best_epoch`` and ``epochs`` (early stopping), ``control`` and
+    ``selectivity`` (UPOS, dependency label), the baselines ``majority``, ``linear`` (at three
+    layers, pre-trained encoders), ``linear_chain`` (structural), ``informative``, and the counts of
+    targets. The mix table: ``task, probe_seed, score, best_epoch, expected_layer,
+    center_of_gravity, weight_<l>, cumulative_<l>``."""
+    stored = _stored(model, corpora, probing, runtime, progress)
     return pd.DataFrame(stored["layers"]), pd.DataFrame(stored["mix"])
 
 
+def probe_items(model: Model, corpora: dict, probing: Probing, runtime: Runtime,
+                progress: bool = True) -> pd.DataFrame:
+    """The per-test-sentence counts behind every score of :func:`probe_model` (the same stored
+    run): columns ``probe, layer, probe_seed, sentence, tp, fp, fn``; ``layer`` -1 is the mix of
+    all layers; ``sentence`` indexes the corpus's test sentences, in the same order for every model.
+    A score is ``2 sum(tp) / (2 sum(tp) + sum(fp) + sum(fn))`` over its sentences (accuracy: a wrong
+    target counts one fp and one fn; UUAS: per gold edge)."""
+    stored = _stored(model, corpora, probing, runtime, progress)
+    frames = [pd.DataFrame({"probe": item["probe"], "layer": item["layer"], "probe_seed": item["probe_seed"],
+                            "sentence": np.arange(len(item["tp"])), "tp": item["tp"], "fp": item["fp"],
+                            "fn": item["fn"]}) for item in stored["items"]]
+    return pd.concat(frames, ignore_index=True)[list(ITEMS)] if frames else pd.DataFrame(columns=ITEMS)
+
+
+def _items(task: str, seed: int, counts: dict) -> list[dict]:
+    return [{"probe": task, "layer": int(layer), "probe_seed": seed, **{name: c[:, i].tolist() for i, name in
+                                                                       enumerate(("tp", "fp", "fn"))}}
+            for layer, c in counts.items()]
+
+
+def _task_rows(task: str, data: ProbeData, model: Model, probing: Probing, device: str):
+    """One task's (layer tables, mixes, items) over the probe seeds of ``model``, with baselines."""
+    tables, mixes, items = [], [], []
+    linear = isinstance(model, Pretrained)
+    for seed in probing.seeds_of(model):
+        counts = {}
+        if task == "structural":
+            words = data._replace(train=to_words(data.train, probing.pooling), test=to_words(data.test, probing.pooling))
+            table = structural_probe_layers(words, seed, probing.rank,
+                                            DistanceTraining(epochs=probing.structural_epochs, device=device),
+                                            counts=counts)
+        else:
+            edge = EdgeTask.of(task, *data)
+            table, mix, counts = edge_task_probes(edge, data.train, data.test, seed,
+                                                  EdgeTraining(epochs=probing.epochs, device=device))
+            table["majority"] = edge.majority()
+            if linear and seed == probing.seed:
+                layers = data.train.layers
+                table["linear"] = [edge.linear(data.train, data.test, layer, seed)
+                                   if layer in (layers[0], layers[len(layers) // 2], layers[-1]) else np.nan
+                                   for layer in table.layer]
+            mixes.append({"task": task, "probe_seed": seed, "score": mix["score"], "best_epoch": mix["best_epoch"],
+                          "expected_layer": mix["expected_layer"], "center_of_gravity": mix["center_of_gravity"],
+                          **{f"weight_{layer}": w for layer, w in mix["weights"].items()},
+                          **{f"cumulative_{layer}": c for layer, c in mix["cumulative"].items()}})
+        tables.append(table.assign(task=task, probe_seed=seed))
+        items += _items(task, seed, counts)
+    table = pd.concat(tables, ignore_index=True)
+    baseline = table.majority.iloc[0] if "majority" in table else table.linear_chain.iloc[0]
+    table["informative"] = bool(table.groupby("layer").score.mean().max() - baseline > INFORMATIVE_MARGIN)
+    return table, mixes, items
+
+
 def _probe_tables(model: Model, corpora: dict, probing: Probing, runtime: Runtime, progress: bool) -> dict:
-    """:func:`probe_model`'s tables, computed: ``{"layers": records, "mix": records}``."""
-    tasks, seed, device = list(probing.tasks), probing.seed, runtime.device
-    tables, mixes = [], []
+    """:func:`probe_model`'s tables, computed: ``{"layers": records, "mix": records, "items": [...]}``."""
+    tasks = list(probing.tasks)
+    tables, mixes, items = [], [], []
     for corpus in dict.fromkeys(CORPUS[task] for task in tasks):
         train_records, test_records = corpora[corpus]
         train, test = (model.layers(part, runtime, pooling="subwords", progress=progress)
                        for part in (train_records, test_records))
         data = ProbeData(train, test, train_records, test_records)
         for task in [t for t in tasks if CORPUS[t] == corpus]:
-            if task == "structural":
-                table = probe_task_layers(task, data, seed, probing.structural_epochs, probing.rank,
-                                          pooling=probing.pooling, device=device)
-                tables.append(table.assign(task=task))
-                continue
-            table, mix = edge_task_probes(EdgeTask.of(task, *data), train, test, seed,
-                                          EdgeTraining(epochs=probing.epochs, device=device))
-            tables.append(table.assign(task=task))
-            mixes.append({"task": task, "score": mix["score"], "expected_layer": mix["expected_layer"],
-                          "center_of_gravity": mix["center_of_gravity"],
-                          **{f"weight_{layer}": w for layer, w in mix["weights"].items()},
-                          **{f"cumulative_{layer}": c for layer, c in mix["cumulative"].items()}})
-    return {"layers": pd.concat(tables, ignore_index=True).to_dict("records"), "mix": mixes}
+            table, task_mixes, task_items = _task_rows(task, data, model, probing, runtime.device)
+            tables.append(table)
+            mixes += task_mixes
+            items += task_items
+    first = ["task", "probe_seed", "layer", "score"]
+    layers = pd.concat(tables, ignore_index=True)
+    layers = layers[first + [c for c in layers if c not in first]]
+    return {"layers": layers.to_dict("records"), "mix": mixes, "items": items}

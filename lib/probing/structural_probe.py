@@ -48,30 +48,52 @@ def _pad(items: list[np.ndarray], width: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DistanceTraining:
-    """How structural distance probes train: ``epochs`` passes over the sentences in shuffled
-    batches of ``batch_size`` sentences; Adam at rate ``lr``; ``precision`` of the product ``x B``
-    (``auto``, ``fp32`` or ``bf16``: :func:`lib.probing.edge_probe.probe_precision`); on ``device``.
+    """How structural distance probes train: at most ``epochs`` passes over the sentences in
+    shuffled batches of ``batch_size`` sentences; Adam at rate ``lr``; ``precision`` of the product
+    ``x B`` (``auto``, ``fp32`` or ``bf16``: :func:`lib.probing.edge_probe.probe_precision`); on
+    ``device``. With dev sentences, early stopping on the dev loss: each map keeps its best state,
+    and training stops when none has improved for ``patience`` epochs.
 
     >>> DistanceTraining(epochs=2)
-    DistanceTraining(epochs=2, batch_size=20, lr=0.001, precision='auto', device='cpu')
+    DistanceTraining(epochs=2, batch_size=20, lr=0.001, patience=2, precision='auto', device='cpu')
     """
 
     epochs: int = 4
     batch_size: int = 20
     lr: float = 1e-3
+    patience: int = 2
     precision: str = "auto"
     device: str = "cpu"
 
 
+def _batch_loss(b: torch.Tensor, vectors: list[torch.Tensor], gold_all: list[torch.Tensor], rows: list[int],
+                bf16: bool) -> torch.Tensor:
+    """(P, batch) L1 loss of each map on the sentences ``rows``, normalised by squared length."""
+    device, (p, hidden, rank) = b.device, b.shape
+    width = max(len(gold_all[i]) for i in rows)
+    x = torch.zeros(p, len(rows), width, hidden, device=device)
+    gold = torch.zeros(len(rows), width, width, device=device)
+    for j, i in enumerate(rows):
+        x[:, j, :len(gold_all[i])] = vectors[i]
+        gold[j, :len(gold_all[i]), :len(gold_all[i])] = gold_all[i]
+    lengths = torch.tensor([len(gold_all[i]) for i in rows], dtype=torch.float32, device=device)
+    mask = (torch.arange(width, device=device)[None] < lengths[:, None])
+    mask = mask[:, :, None] & mask[:, None, :]
+    with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+        projected = (x.view(p, -1, hidden) @ b).float().view(p, len(rows), width, rank)
+    return ((squared_distances(projected) - gold).abs() * mask).sum((2, 3)) / lengths ** 2
+
+
 def fit_distance_probes(sentences: list[np.ndarray], distances: list[np.ndarray], rank: int, seed: int,
-                        training: DistanceTraining = DistanceTraining()) -> torch.Tensor:
+                        training: DistanceTraining = DistanceTraining(), dev: np.ndarray | None = None) -> torch.Tensor:
     """Learn ``P`` maps B (P, hidden, rank) side by side, one per view of the words (a layer):
     ``sentences`` holds per sentence its vectors (P, n_i, hidden), ``distances`` its tree distances
     (n_i, n_i). The losses are summed over the views, so each B gets the gradients (and Adam steps)
     it would get alone; all start from the same seeded initial map. ``training``
     (:class:`DistanceTraining`): its ``precision`` is as for the edge probes
     (:func:`lib.probing.edge_probe.probe_precision`), for the product ``x B`` only; distances are
-    computed in fp32. Trains on its ``device``: the sentences move there once."""
+    computed in fp32. Trains on its ``device``: the sentences move there once. ``dev`` (sentences,)
+    bool: sentences held out for early stopping (each map keeps its state of lowest mean dev loss)."""
     device = training.device
     bf16 = probe_precision(training.precision, device) == "bf16"
     torch.manual_seed(seed)
@@ -81,26 +103,28 @@ def fit_distance_probes(sentences: list[np.ndarray], distances: list[np.ndarray]
     generator = torch.Generator().manual_seed(seed)
     vectors = [torch.as_tensor(x).to(device) for x in sentences]
     gold_all = [torch.as_tensor(d).to(device) for d in distances]
+    held = np.zeros(len(sentences), bool) if dev is None else np.asarray(dev, bool)
+    train_rows, dev_rows = np.flatnonzero(~held), np.flatnonzero(held).tolist()
+    best, best_loss, stale = b.detach().clone(), torch.full((p,), torch.inf, device=device), 0
     for _ in range(training.epochs):
-        for rows in torch.randperm(len(sentences), generator=generator).split(training.batch_size):
-            rows = rows.tolist()
-            width = max(len(distances[i]) for i in rows)
-            x = torch.zeros(p, len(rows), width, hidden, device=device)
-            gold = torch.zeros(len(rows), width, width, device=device)
-            for j, i in enumerate(rows):
-                x[:, j, :len(distances[i])] = vectors[i]
-                gold[j, :len(distances[i]), :len(distances[i])] = gold_all[i]
-            lengths = torch.tensor([len(distances[i]) for i in rows], dtype=torch.float32, device=device)
-            mask = (torch.arange(width, device=device)[None] < lengths[:, None])
-            mask = mask[:, :, None] & mask[:, None, :]
-            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
-                projected = (x.view(p, -1, hidden) @ b).float().view(p, len(rows), width, rank)
-            predicted = squared_distances(projected)
-            loss = ((predicted - gold).abs() * mask).sum((2, 3)) / lengths ** 2  # (P, batch)
+        for rows in torch.as_tensor(train_rows)[torch.randperm(len(train_rows), generator=generator)].split(
+                training.batch_size):
+            loss = _batch_loss(b, vectors, gold_all, rows.tolist(), bf16)
             optimizer.zero_grad()
             loss.mean(1).sum().backward()
             optimizer.step()
-    return b.detach()
+        if not dev_rows:
+            continue
+        with torch.no_grad():
+            dev_loss = torch.cat([_batch_loss(b, vectors, gold_all, dev_rows[i:i + 64], bf16)
+                                  for i in range(0, len(dev_rows), 64)], 1).mean(1)
+        better = dev_loss < best_loss
+        stale = 0 if better.any() else stale + 1
+        best_loss = torch.where(better, dev_loss, best_loss)
+        best[better] = b.detach()[better]
+        if stale >= training.patience:
+            break
+    return best if dev_rows else b.detach()
 
 
 def fit_distance_probe(sentences: list[np.ndarray], distances: list[np.ndarray], rank: int, seed: int,
@@ -139,31 +163,64 @@ def _row_spearman(predicted: np.ndarray, gold: np.ndarray) -> np.ndarray:
         return (a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
 
 
+def _gold_edges(heads: tuple[int, ...], keep: np.ndarray) -> set[frozenset]:
+    """The tree's undirected edges among the words ``keep`` (indices into that list)."""
+    gold = tree_distances(heads)[np.ix_(keep, keep)]
+    return {frozenset((int(i), int(j))) for i, j in zip(*np.nonzero(gold == 1)) if i < j}
+
+
+def uuas_counts(found: int, gold: int) -> tuple[int, int, int]:
+    """A sentence's (tp, fp, fn) for UUAS, counted as accuracy over its gold edges, so that
+    ``2 tp / (2 tp + fp + fn)`` summed over sentences is UUAS: tp = gold edges found, fp = fn = missed.
+
+    >>> uuas_counts(3, 5)
+    (3, 2, 2)
+    """
+    return found, gold - found, gold - found
+
+
+def linear_chain_counts(heads: list[tuple[int, ...]], punct: list[np.ndarray]) -> np.ndarray:
+    """(sentences, 3) UUAS counts (:func:`uuas_counts`) of the linear-chain tree, each word attached
+    to the next (punctuation left out, as in :func:`score_distance_probes`): a structure-blind baseline.
+
+    >>> linear_chain_counts([(2, 0, 2, 3)], [np.array([False, False, False, False])]).tolist()  # 1-2, 2-3, 3-4 vs gold 1-2, 2-3, 3-4
+    [[3, 0, 0]]
+    """
+    rows = []
+    for sentence_heads, is_punct in zip(heads, punct):
+        keep = np.flatnonzero(~np.asarray(is_punct, bool))
+        gold = _gold_edges(sentence_heads, keep) if len(keep) >= 2 else set()
+        chain = {frozenset((i, i + 1)) for i in range(len(keep) - 1)}
+        rows.append(uuas_counts(len(chain & gold), len(gold)))
+    return np.array(rows, dtype=int).reshape(len(rows), 3)
+
+
 @torch.no_grad()
 def score_distance_probes(b: torch.Tensor, sentences: list[np.ndarray], heads: list[tuple[int, ...]],
-                          punct: list[np.ndarray]) -> list[dict[str, float]]:
+                          punct: list[np.ndarray]) -> list[dict]:
     """Per map of ``b`` (P, hidden, rank), UUAS and distance Spearman (see the module docstring) on
-    held-out sentences, each given as its vectors (P, n_i, hidden); the product runs on ``b``'s
-    device, the spanning trees on the CPU."""
+    held-out sentences, each given as its vectors (P, n_i, hidden), and ``counts`` (sentences, 3)
+    the per-sentence UUAS counts (:func:`uuas_counts`); the product runs on ``b``'s device, the
+    spanning trees on the CPU."""
     p = len(b)
-    found, total = np.zeros(p, int), 0
+    counts = np.zeros((p, len(sentences), 3), int)
     by_length: list[dict[int, list[float]]] = [{} for _ in range(p)]
-    for x, sentence_heads, is_punct in zip(sentences, heads, punct):
+    for s, (x, sentence_heads, is_punct) in enumerate(zip(sentences, heads, punct)):
         keep = np.flatnonzero(~is_punct)
         if len(keep) < 2:
             continue
         predicted = squared_distances(torch.as_tensor(x[:, keep]).to(b.device) @ b).cpu().numpy()
         gold = tree_distances(sentence_heads)[np.ix_(keep, keep)]
-        gold_edges = {frozenset((i, j)) for i, j in zip(*np.nonzero(gold == 1)) if i < j}
-        total += len(gold_edges)
+        gold_edges = _gold_edges(sentence_heads, keep)
         for view in range(p):
-            found[view] += len(min_spanning_edges(predicted[view]) & gold_edges)
+            counts[view, s] = uuas_counts(len(min_spanning_edges(predicted[view]) & gold_edges), len(gold_edges))
         if 5 <= len(keep) <= 50:
             rhos = _row_spearman(predicted, gold)
             for view in range(p):
                 by_length[view].setdefault(len(keep), []).append(float(np.nanmean(rhos[view])))
-    return [{"uuas": found[view] / max(total, 1),
-             "spearman": float(np.mean([np.mean(v) for v in by_length[view].values()])) if by_length[view] else float("nan")}
+    return [{"uuas": counts[view, :, 0].sum() / max(counts[view, :, 0].sum() + counts[view, :, 2].sum(), 1),
+             "spearman": float(np.mean([np.mean(v) for v in by_length[view].values()])) if by_length[view] else float("nan"),
+             "counts": counts[view]}
             for view in range(p)]
 
 

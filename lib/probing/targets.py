@@ -31,6 +31,7 @@ from lib.errors import InputError
 
 EDGE_TASKS = ("upos", "deprel", "entities", "coreference", "constituents")
 MULTI_LABEL = frozenset({"entities", "constituents"})  # targets that can carry several labels
+POSITIVE = {"coreference": "1"}  # scored by this label's F1: a pair is rarely coreferent (about 1 in 6)
 CONTROLLED = ("upos", "deprel")  # Hewitt & Liang (2019) define control tasks for these two only
 SEPARATOR = "+"
 

@@ -208,7 +208,7 @@ def test_stacked_probes_train_as_each_probe_would_alone(multi_label):
     train, test = [(begin[:150], end[:150])], [(begin[150:], end[150:])]
     masks = layer_masks(3, cumulative=True)
     stacked = fit_edge_probes(layers, train, labels[:150], label_set, seed=0,
-                              training=EdgeTraining(epochs=3, dropout=0.0, precision="fp32"), masks=masks,
+                              training=EdgeTraining(epochs=3, batch_size=256, lr=1e-3, dropout=0.0, precision="fp32"), masks=masks,
                               multi_label=multi_label)
     scores = score_edge_probes(stacked, layers, test, labels[150:], label_set, multi_label=multi_label)
     for p, mask in enumerate(masks):
@@ -222,7 +222,7 @@ def test_stacked_probes_train_as_each_probe_would_alone(multi_label):
         assert abs(scores[p] - alone_score) < 0.01
     assert scores[0] > scores[2] + 0.15  # the signal is in layer 0, layer 2 is noise
     half = fit_edge_probes(layers, train, labels[:150], label_set, seed=0,
-                           training=EdgeTraining(epochs=3, dropout=0.0, precision="bf16"), masks=masks,
+                           training=EdgeTraining(epochs=3, batch_size=256, lr=1e-3, dropout=0.0, precision="bf16"), masks=masks,
                            multi_label=multi_label)
     assert half.bf16 and not stacked.bf16
     half_scores = score_edge_probes(half, layers, test, labels[150:], label_set, multi_label=multi_label)
@@ -332,7 +332,9 @@ def test_stacked_distance_probes_equal_lone_ones_and_rank_correlation_equals_sci
     for view, b in zip(views, together):
         alone = fit_distance_probe(view, distances, rank=4, seed=0, training=DistanceTraining(epochs=3))
         np.testing.assert_allclose(b.numpy(), alone.numpy(), atol=1e-5)
-    assert scores[1] == score_distance_probe(together[1], views[1], heads, punct)
+    alone = score_distance_probe(together[1], views[1], heads, punct)
+    assert scores[1]["uuas"] == alone["uuas"] and scores[1]["spearman"] == alone["spearman"]
+    assert (scores[1]["counts"] == alone["counts"]).all() and scores[1]["counts"].shape == (len(records), 3)
     predicted = rng.integers(0, 4, size=(2, 7, 7)).astype(np.float32)  # many ties
     gold = tree_distances((2, 0, 2, 5, 3, 5, 6))
     for p in predicted:
@@ -361,7 +363,12 @@ def test_probes_are_deterministic_on_real_vectors(mirror, minilm):
 def test_probe_command(mirror, tmp_path, lib_command):
     summary = lib_command(["probe", "--profile", "smoke", "--task", "deprel"], tmp_path)
     assert [entry["layer"] for entry in summary["layers"]] == list(range(7))
-    assert set(summary["layers"][0]) == {"layer", "score", "control", "selectivity"}
+    assert {"layer", "score", "control", "selectivity", "linear", "score_per_probe_seed"} == set(summary["layers"][0])
+    assert len(summary["layers"][0]["score_per_probe_seed"]) == len(summary["probe_seeds"]) == 3
+    baselines = summary["baselines"]
+    assert set(baselines) == {"majority", "layer_0", "random_init", "random_init_layers"}
+    assert baselines["layer_0"] == round(summary["layers"][0]["score"], 4) and len(baselines["random_init_layers"]) == 7
+    assert 0 <= summary["mix"]["score"] <= 1 and isinstance(summary["informative"], bool)
     assert 0 <= summary["center_of_gravity"] <= 6 and len(summary["cumulative"]) == 7
     gained = max(summary["cumulative"]) > summary["cumulative"][0]
     assert (0 <= summary["expected_layer"] <= 6) if gained else summary["expected_layer"] is None
@@ -372,6 +379,14 @@ def test_probe_command_for_a_semantic_task(mirror, tmp_path, lib_command):
     assert [entry["layer"] for entry in summary["layers"]] == list(range(7))
     assert summary["layers"][0]["control"] is None and summary["control"].startswith("none")
     assert summary["corpus"] == "GUM dev / test" and 0 <= summary["center_of_gravity"] <= 6
+    assert 0 < summary["baselines"]["majority"] < 1 and summary["control_model"] == "random-init"
+
+
+def test_probe_command_for_the_structural_probe(mirror, tmp_path, lib_command):
+    summary = lib_command(["probe", "--profile", "smoke", "--task", "structural"], tmp_path)
+    assert [entry["layer"] for entry in summary["layers"]] == list(range(7)) and "mix" not in summary
+    assert set(summary["baselines"]) == {"majority", "layer_0", "linear_chain", "random_init", "random_init_layers"}
+    assert 0.3 < summary["baselines"]["linear_chain"] < 0.6 and summary["baselines"]["majority"] is None
 
 
 def test_probe_tables_are_stored_by_content(mirror, tiny_bert_dir, tmp_path, monkeypatch, cpu_runtime):

@@ -42,6 +42,22 @@ def difference_band(layers: pd.DataFrame, title: str, subtitle: str, y_title: st
 MIX_MEASURES = {"expected_layer": "E_delta, the expected layer", "center_of_gravity": "center of gravity"}
 
 
+BASELINES = {"linear": "pre-trained, linear probe", "majority": "majority class", "linear_chain": "linear-chain tree"}
+
+
+def baseline_lines(layers: pd.DataFrame, control: pd.DataFrame, title: str, subtitle: str, y_title: str,
+                   default: str | None = None) -> alt.Chart:
+    """Chapter 3's pre-trained probe score by layer (mean of probe seeds) beside its baselines:
+    the random-init encoder's, the linear probe's (at its layers), the majority class and the
+    linear-chain tree (flat lines); choose the probe (``default`` first)."""
+    pre = layers[layers.model == "pre-trained"]
+    parts = [pre.assign(series="pre-trained, MLP probe"), control.assign(series="random-init encoder, MLP probe")]
+    parts += [pre.assign(score=pre[column], series=name) for column, name in BASELINES.items() if column in pre]
+    table = pd.concat([part[["probe", "layer", "score", "series"]] for part in parts]).dropna(subset=["score"])
+    return layer_lines(table, y="score", color="series", choose="probe", default=default, title=title,
+                       subtitle=subtitle, y_title=y_title)
+
+
 def mix_dots(mixes: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
     """Chapter 3's scalar mixes: each probe's expected layer and center of gravity, one point per
     model and seed; choose the measure (the expected layer first)."""
@@ -167,6 +183,6 @@ def losses_by_boundary(ablation: pd.DataFrame, chance: pd.Series, title: str, su
                       y_title="share of the score above chance lost")
 
 
-__all__ = ["MIX_MEASURES", "change_by_layer", "cumulative_lines", "difference_band", "domain_change",
+__all__ = ["BASELINES", "MIX_MEASURES", "baseline_lines", "change_by_layer", "cumulative_lines", "difference_band", "domain_change",
            "domain_layers", "domain_scores", "freezing_losses", "losses_by_boundary", "measure_floor_lines",
            "metric_lines", "mix_dots", "restored_scores", "seed_mean_lines", "standardising_lines"]

@@ -10,23 +10,113 @@ from __future__ import annotations
 import pandas as pd
 
 from lib.experiments import findings
+from lib.probing.runner import INFORMATIVE_MARGIN
+
+
+def _collapse(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Rows of several probe seeds as one row per ``keys``: numbers averaged, the spread of
+    ``score`` over probe seeds as ``probe_seed_range`` (0 with one seed), the rest as found first."""
+    if "probe_seed" not in table or table.empty:
+        return table
+    numbers = [c for c in table.select_dtypes("number") if c not in keys + ["probe_seed"]]
+    grouped = table.groupby(keys, sort=False, dropna=False)
+    out = grouped[numbers].mean()
+    out["probe_seed_range"] = grouped.score.max() - grouped.score.min()
+    out["n_probe_seeds"] = grouped.probe_seed.nunique()
+    others = [c for c in table if c not in numbers + keys + ["probe_seed"]]
+    if others:
+        out = out.join(grouped[others].first())
+    return out.reset_index()[[c for c in table if c != "probe_seed"] + ["probe_seed_range", "n_probe_seeds"]]
 
 
 def probe_tables(names: list[tuple[str, str]], results: list[tuple[pd.DataFrame, pd.DataFrame]]
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One ``layers`` and one ``mixes`` table from :func:`lib.probing.probe_model`'s results, each
-    row marked with its model's (name, seed); the probe task's column is named ``probe``.
+    row marked with its model's (name, seed); the probe task's column is named ``probe``. A model
+    probed with several probe seeds gets one row per (probe, layer): ``score`` and the other numbers
+    are the mean over probe seeds, ``probe_seed_range`` their spread (:func:`probe_seed_tables`
+    keeps the rows per probe seed).
 
     >>> result = (pd.DataFrame({"task": ["upos"], "layer": [0], "score": [0.9]}), pd.DataFrame({"task": ["upos"]}))
     >>> layers, mixes = probe_tables([("pre-trained", "-")], [result])
     >>> layers.columns.tolist(), mixes.seed.tolist()
     (['probe', 'layer', 'score', 'model', 'seed'], ['-'])
+    >>> two = (pd.DataFrame({"task": "upos", "probe_seed": [0, 1], "layer": 0, "score": [0.8, 0.9]}),
+    ...        pd.DataFrame({"task": "upos", "probe_seed": [0, 1], "score": [0.7, 0.9]}))
+    >>> layers, mixes = probe_tables([("pre-trained", "-")], [two])
+    >>> layers.score.round(3).tolist(), layers.probe_seed_range.round(3).tolist(), mixes.score.round(3).tolist()
+    ([0.85], [0.1], [0.8])
     """
+    layers, mixes = probe_seed_tables(names, results)
+    return (_collapse(layers, ["model", "seed", "probe", "layer"]), _collapse(mixes, ["model", "seed", "probe"]))
+
+
+def probe_seed_tables(names: list[tuple[str, str]], results: list[tuple[pd.DataFrame, pd.DataFrame]]
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`probe_tables` with one row per probe seed."""
     def tidy(part: int) -> pd.DataFrame:
         return pd.concat([result[part].assign(model=name, seed=str(s)) for (name, s), result in zip(names, results)],
                          ignore_index=True).rename(columns={"task": "probe"})
 
     return tidy(0), tidy(1)
+
+
+def informative(layers: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the probes that say something about the layers: those whose pre-trained probe
+    beats its majority baseline by a clear margin (:data:`lib.probing.runner.INFORMATIVE_MARGIN`).
+
+    >>> layers = pd.DataFrame({"model": "pre-trained", "probe": ["upos", "coreference"], "informative": [True, False]})
+    >>> informative(layers).probe.tolist()
+    ['upos']
+    """
+    if "informative" not in layers:
+        return layers
+    keep = set(layers[(layers.model == "pre-trained") & layers.informative.astype(bool)].probe)
+    return layers[layers.probe.isin(keep)]
+
+
+def baseline_table(layers: pd.DataFrame, mixes: pd.DataFrame, control: pd.DataFrame) -> pd.DataFrame:
+    """Per probe, the pre-trained model's best layer and all-layer mix (mean of probe seeds, with
+    their range) beside the informed baselines: layer 0, the majority class, the random-init
+    encoder's best layer (``control``: its :func:`probe_tables` layers), the linear probe's best of
+    its layers beside the MLP at the same layers, and the linear-chain tree (structural)."""
+    pre = layers[layers.model == "pre-trained"]
+    mix = mixes[mixes.model == "pre-trained"].set_index("probe")
+    rows = []
+    for probe, group in pre.groupby("probe", sort=False):
+        best = group.loc[group.score.idxmax()]
+        linear = group.dropna(subset=["linear"]) if "linear" in group else group.iloc[:0]
+        rows.append({
+            "probe": probe, "best layer": int(best.layer), "score": best.score,
+            "probe-seed range": best.get("probe_seed_range", float("nan")),
+            "all-layer mix": mix.score.get(probe, float("nan")),
+            "mix range": mix.probe_seed_range.get(probe, float("nan")) if "probe_seed_range" in mix else float("nan"),
+            "layer 0": float(group[group.layer == group.layer.min()].score.iloc[0]),
+            "majority": group.majority.iloc[0] if "majority" in group else float("nan"),
+            "linear chain": group.linear_chain.iloc[0] if "linear_chain" in group else float("nan"),
+            "random-init": float(control[control.probe == probe].score.max()),
+            "linear probe": linear.linear.max() if len(linear) else float("nan"),
+            "MLP at its layers": linear.score.max() if len(linear) else float("nan"),
+            "informative": bool(group.informative.iloc[0]) if "informative" in group else True})
+    return pd.DataFrame(rows).set_index("probe")
+
+
+def training_table(layers: pd.DataFrame, mixes: pd.DataFrame, cap: int) -> pd.DataFrame:
+    """Per probe, how early stopping ended (pre-trained model): the epoch whose dev score each
+    layer's probe kept (lowest - highest over layers and probe seeds), the mix's, and the epochs
+    run, against the cap; plus the training and dev targets."""
+    pre = layers[layers.model == "pre-trained"]
+    mix = mixes[mixes.model == "pre-trained"].set_index("probe")
+    rows = []
+    for probe, group in pre.groupby("probe", sort=False):
+        row = {"probe": probe, "train + dev targets": f"{int(group.n_train.iloc[0]):,} + {int(group.n_dev.iloc[0]):,}"
+               if probe != "structural" else f"{int(group.n_train.iloc[0]):,} + {int(group.n_dev.iloc[0]):,} sentences"}
+        if "best_epoch" in group and group.best_epoch.notna().any():
+            row.update({"best epoch (layers)": f"{group.best_epoch.min():.0f}-{group.best_epoch.max():.0f}",
+                        "best epoch (mix)": f"{mix.best_epoch.get(probe):.1f}",
+                        "epochs run": f"{group.epochs.max():.1f}", "cap": cap})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("probe")
 
 
 def task_overview(overview: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
@@ -108,7 +198,39 @@ def facts(layers: pd.DataFrame, mixes: pd.DataFrame, forgot: pd.DataFrame) -> di
     >>> f["n_forgot"], f["drops_where"], f["order"], f["top_move_what"], f["top_move"]
     (1, 'nli upos at layer 0', 'upos (2.00)', 'nli upos', 1.0)
     """
+    mixes = mixes[mixes.probe.isin(layers.probe.unique())]  # the informative probes only, as ``layers``
     return {**forgetting_phrases(forgot, findings.forgetting_by_layer(layers)), **mix_phrases(mixes)}
+
+
+def baseline_facts(baselines: pd.DataFrame) -> dict:
+    """What chapter 3 says of its baselines (:func:`baseline_table`): the all-layer mix against
+    the best layer (within the larger of their probe-seed ranges), the probes that are not
+    informative, and coreference's F1 beside its constant baseline.
+
+    >>> table = pd.DataFrame({"score": [0.9, 0.3], "probe-seed range": [0.01, 0.02], "all-layer mix": [0.905, 0.25],
+    ...                       "mix range": [0.0, 0.01], "majority": [0.1, 0.28], "informative": [True, False]},
+    ...                      index=pd.Index(["upos", "coreference"], name="probe"))
+    >>> f = baseline_facts(table)
+    >>> f["n_mix_reaches"], f["mix_short"], f["uninformative"]
+    (1, 'coreference (-0.050)', 'coreference')
+    """
+    noise = baselines[["probe-seed range", "mix range"]].max(axis=1).fillna(0)
+    gap = baselines["all-layer mix"] - baselines.score
+    short = gap[gap < -noise]
+    dropped = baselines.index[~baselines.informative.astype(bool)].tolist()
+    facts = {"n_mix_reaches": int((gap >= -noise).sum()), "n_probes": len(baselines),
+             "informative_margin": INFORMATIVE_MARGIN,
+             "mix_short": "; ".join(f"{p} ({g:+.3f})" for p, g in short.items()) or "none",
+             "mix_gap_low": float(gap.min()), "mix_gap_high": float(gap.max()),
+             "uninformative": ", ".join(dropped) or "none"}
+    if "coreference" in baselines.index:
+        coref = baselines.loc["coreference"]
+        facts.update(coref_score=float(coref.score), coref_majority=float(coref.majority),
+                     coref_reading="It is informative: it beats that baseline by a clear margin, and stays in the "
+                                   "verdicts." if coref.informative else
+                                   "Its best layer does not beat that baseline by a clear margin: the probe is "
+                                   "uninformative here, and this chapter and the verdicts leave it out.")
+    return facts
 
 
 def shared_facts(forgot: pd.DataFrame) -> dict:
