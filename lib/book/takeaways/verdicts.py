@@ -87,7 +87,7 @@ def thresholds(gaps: pd.DataFrame) -> dict:
     """The thresholds the rules decide by, by glue name, and the number of layer cells tested together."""
     return {"kept_min": findings.KEPT_MIN, "min_gain": findings.MIN_GAIN, "mostly": findings.MOSTLY,
             "fdr": findings.FDR, "deeper_margin": findings.DEEPER, "domain_margin": findings.DOMAIN,
-            "ci_level": f"{LEVEL:.0%}", "n_cells": len(gaps)}
+            "ci_level": f"{LEVEL:.0%}", "n_floor_cells": len(gaps)}
 
 
 def restoring_costs(ablation: pd.DataFrame, n_layers: int) -> dict[str, str]:
