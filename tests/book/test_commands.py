@@ -19,7 +19,7 @@ from lib.book.cli import main
 from lib.book.parameters import load_profile
 
 # The parameters that only size the work (never its kind): shrunk to the smoke profile's values.
-SIZES = ("seeds", "n_train", "n_dev", "n_test", "n_sentences", "n_pairs", "probe_train_sentences",
+SIZES = ("seeds", "n_train", "n_dev", "n_test", "train_steps", "n_sentences", "n_pairs", "probe_train_sentences",
          "probe_test_sentences", "probe_epochs", "structural_epochs", "probe_rank", "similarity_tokens",
          "ablation_seeds", "ablation_n_train", "ablation_n_eval", "shift_domains", "shift_sentences", "shift_tokens",
          "shift_eval")
