@@ -26,19 +26,19 @@ def test_every_chapter_gets_a_time_from_measured_unit_costs(smoke):
 
 
 def test_the_projection_follows_the_profile(smoke, monkeypatch):
-    """Same unit costs, more work: twice the training examples cost about twice the fine-tuning."""
+    """Same unit costs, more work: twice the optimizer steps cost about twice the fine-tuning."""
     fixed = {key: value for key, value in smoke["units"].items()}
     monkeypatch.setattr(planning.Bench, "train_step", lambda self, b, n: fixed["train_step_s"]["nli"])
     monkeypatch.setattr(planning.Bench, "forward", lambda self, b, n, hidden_states=False: 1e-3)
     monkeypatch.setattr(planning.Bench, "probe_epoch", lambda self: 1e-5)
     monkeypatch.setattr(planning.Bench, "structural_epoch", lambda self, rank=64: 1e-4)
     monkeypatch.setattr(planning.Bench, "comparison", lambda self, n: 1e-2)
-    one = plan("smoke", device="cpu", steps=1, overrides={"n_train": {"nli": 640, "sentiment": 640, "parsing": 640, "qa": 0}})
-    two = plan("smoke", device="cpu", steps=1, overrides={"n_train": {"nli": 1280, "sentiment": 1280, "parsing": 1280, "qa": 0}})
+    one = plan("smoke", device="cpu", steps=1, overrides={"train_steps": 40})
+    two = plan("smoke", device="cpu", steps=1, overrides={"train_steps": 80})
     work = {name: seconds - planning.CHAPTER_OVERHEAD_S for name, seconds in one["chapters"].items()}
     double = {name: seconds - planning.CHAPTER_OVERHEAD_S for name, seconds in two["chapters"].items()}
     assert double["02_finetuning"] == pytest.approx(2 * work["02_finetuning"], rel=0.1)
-    assert double["03_probing"] == pytest.approx(work["03_probing"], abs=0.1)  # probes do not read n_train
+    assert double["03_probing"] == pytest.approx(work["03_probing"], abs=0.1)  # probes do not read train_steps
 
 
 def test_bad_input_is_refused_before_any_timing(monkeypatch):

@@ -269,7 +269,7 @@ def finetuned(family_dirs, squad_files, tmp_path_factory):
     def get(family: str) -> FineTuned:
         if family not in runs:
             config = FinetuneConfig(task="qa", model=str(family_dirs[family]), freeze_below=1, n_train=0, n_dev=0,
-                                    n_test=0, epochs=3, batch_size=4, learning_rate=1e-2, max_length=64,
+                                    n_test=0, steps=15, batch_size=4, learning_rate=1e-2, max_length=64,
                                     precision="fp32")  # a high rate: the top moves enough to score differently
             with pytest.MonkeyPatch.context() as patch:
                 patch.setenv("BOOK_CACHE_DIR", str(cache))
