@@ -18,25 +18,20 @@ BOOTSTRAP = "bootstrap over seeds and items"
 NO_INTERVAL = Interval(float("nan"), float("nan"), float("nan"))
 
 
-def probe_item_table(models: dict, corpora, probing, runtime) -> pd.DataFrame | None:
+def probe_item_table(models: dict, corpora, probing, runtime) -> pd.DataFrame:
     """:func:`lib.probe_items` of every model, ``models`` keyed by (name, seed) as chapter 7 builds
-    them, with columns ``model`` and ``seed``; None where the library has no ``probe_items`` yet
-    (then the verdicts use seed intervals)."""
-    import lib
-    count = getattr(lib, "probe_items", None)
-    if count is None:
-        return None
-    return pd.concat([count(ref, corpora, probing, runtime).assign(model=name, seed=str(s))
+    them, with columns ``model`` and ``seed``."""
+    from lib.probing.runner import probe_items
+
+    return pd.concat([probe_items(ref, corpora, probing, runtime).assign(model=name, seed=str(s))
                       for (name, s), ref in models.items()], ignore_index=True)
 
 
-def ablation_item_table(finetuning, ablation, tasks: list[str], runtime) -> pd.DataFrame | None:
-    """:func:`lib.ablation_items` of every task, or None where the library has none yet."""
-    import lib
-    count = getattr(lib, "ablation_items", None)
-    if count is None:
-        return None
-    return pd.concat([count(finetuning, ablation, task, runtime) for task in tasks], ignore_index=True)
+def ablation_item_table(finetuning, ablation, tasks: list[str], runtime) -> pd.DataFrame:
+    """:func:`lib.ablation_items` of every task."""
+    from lib.experiments.ablation import ablation_items
+
+    return pd.concat([ablation_items(finetuning, ablation, task, runtime) for task in tasks], ignore_index=True)
 
 
 def _f1(counts: np.ndarray) -> np.ndarray:
