@@ -1,20 +1,25 @@
 # Two commands on a fresh machine:
-#   make book   execute every chapter on $(PROFILE) with papermill, then build _build/html
-#   make test   the tests (every chapter on the smoke profile, a browser test of the built book)
+#   make book   install the book's environment (requirements.txt), execute every chapter on
+#               $(PROFILE) with papermill, then build _build/html
+#   make test   install the development environment (requirements-dev.txt), then the tests (every
+#               chapter on the smoke profile, a browser test of the built book)
 PROFILE ?= cpu
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
+# torch's version, from requirements.txt; on Linux without CUDA its CPU build comes from this index.
+TORCH := $(shell sed -n 's/^torch==\([^ ]*\).*/\1/p' requirements.txt)
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: book test bench browser clean
+.PHONY: book test bench browser torch clean
 
-book: $(VENV)/.installed
+book: $(VENV)/.book
 	$(PY) -m lib build --profile $(PROFILE)
 
-test: $(VENV)/.installed browser
+test: $(VENV)/.dev browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.dev
 	$(PY) bench/extract.py
 	$(PY) bench/finetune.py
 	$(PY) bench/packing.py
@@ -22,22 +27,46 @@ bench: $(VENV)/.installed
 	$(PY) bench/ablation.py
 	$(PY) bench/memory.py
 
-# The virtual environment: the pinned requirements (torch 2.13.0 is the CPU build here), then the
-# library itself in editable mode so that `import lib` works in papermill, pytest and notebooks.
-$(VENV)/.installed: requirements.txt pyproject.toml
+# The book's environment: torch (see `torch`), the pinned requirements, then the library itself in
+# editable mode so that `import lib` works in papermill, pytest and notebooks.
+$(VENV)/.book: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	@$(MAKE) --no-print-directory torch
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-# The browser test drives Debian's chromium (never a downloaded browser); installed here when
-# missing and this user may use apt-get.
+# The development environment: the book's, plus pytest, playwright, accelerate and actionlint.
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.book
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# torch $(TORCH) before the rest, so that requirements.txt finds it installed. On Linux without CUDA
+# (no nvidia-smi) PyPI's wheel is the CUDA build (several GB): take the CPU build from PyTorch's
+# index when it answers, else (offline, or a local wheel house) whatever pip's own configuration
+# resolves. With CUDA, or on macOS, PyPI's wheel is the right one.
+torch:
+	@if $(PY) -c "import sys, torch; sys.exit(torch.__version__.split('+')[0] != '$(TORCH)')" 2>/dev/null; then \
+	  echo "torch: $$($(PY) -c 'import torch; print(torch.__version__)') is installed"; \
+	elif command -v nvidia-smi >/dev/null 2>&1 || [ "$$(uname -s)" != Linux ]; then \
+	  echo "torch: $(TORCH) from the default index (CUDA build with nvidia-smi, else macOS's)"; \
+	  $(PY) -m pip install --quiet "torch==$(TORCH)"; \
+	elif $(PY) -c "import urllib.request as u; u.urlopen('$(TORCH_CPU_INDEX)/torch/', timeout=15)" 2>/dev/null; then \
+	  echo "torch: $(TORCH), the CPU build, from $(TORCH_CPU_INDEX)"; \
+	  $(PY) -m pip install --quiet "torch==$(TORCH)" --index-url "$(TORCH_CPU_INDEX)"; \
+	else \
+	  echo "torch: $(TORCH_CPU_INDEX) does not answer: $(TORCH) as pip is configured here"; \
+	  $(PY) -m pip install --quiet "torch==$(TORCH)"; \
+	fi
+
+# The browser test drives Debian's chromium (never a downloaded browser). Nothing is installed here:
+# when it is missing, say so and how to install it, and stop.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium is missing: install Debian's chromium (sudo apt-get install chromium)"; fi; }
+	  echo "make test: chromium is missing. The browser test (tests/book/test_browser.py) drives Debian's"; \
+	  echo "chromium. Install it, then run make test again:  sudo apt-get install chromium"; \
+	  exit 1; }
 
 clean:
 	rm -rf _build

@@ -1,5 +1,7 @@
 """The publishing workflow (.github/workflows/book.yml): actionlint finds nothing in it, and it does what
-the project needs (build on push to main, a manual run per profile, the tests, GitHub Pages).
+the project needs (build on push to main, a manual run per profile, the tests, GitHub Pages; a pull request
+builds and tests without deploying; every job has a time limit; the cache is keyed and pruned so that it
+does not grow run by run; a push does not replace a manual gpu/paper book).
 
 actionlint runs ShellCheck on the ``run:`` scripts when ``shellcheck`` is on PATH and skips that part
 when it is not; either way the workflow must be clean.
@@ -54,7 +56,8 @@ BREAKAGES = {  # what is broken: (text replaced, its replacement, what actionlin
     "an unknown input in runs-on": ("inputs.profile) && fromJSON('[\"self-hosted\"",
                                     "inputs.profil) && fromJSON('[\"self-hosted\"",
                                     r'book.yml:\d+:\d+: property "profil" is not defined .*\[expression\]'),
-    "an unclosed ${{ }}": ("hashFiles('lib/**', 'book/**') }}", "hashFiles('lib/**', 'book/**')",
+    "an unclosed ${{ }}": ("hashFiles('requirements.txt', 'lib/**', 'book/**') }}",
+                           "hashFiles('requirements.txt', 'lib/**', 'book/**')",
                            r"unexpected EOF while lexing expression \[expression\]"),
     "needs an unknown job": ("needs: build", "needs: biuld", r'needs job "biuld" which does not exist .*\[job-needs\]'),
 }
@@ -76,6 +79,7 @@ def test_actionlint_finds_the_error_in_a_broken_copy(breakage, tmp_path):
 def test_the_workflow_builds_tests_and_publishes():
     workflow = load(WORKFLOW.read_text())
     assert workflow["on"]["push"]["branches"] == ["main"]
+    assert workflow["on"]["pull_request"]["branches"] == ["main"]
 
     profile = workflow["on"]["workflow_dispatch"]["inputs"]["profile"]
     assert profile["type"] == "choice"
@@ -94,13 +98,24 @@ def test_the_workflow_builds_tests_and_publishes():
     steps = build["steps"]
     uses = [step.get("uses", "").split("@")[0] for step in steps]
     python = steps[uses.index("actions/setup-python")]["with"]
-    assert (python["python-version"], python["cache"], python["cache-dependency-path"]) == ("3.11", "pip", "requirements.txt")
+    assert (python["python-version"], python["cache"]) == ("3.11", "pip")
+    assert python["cache-dependency-path"].split() == ["requirements.txt", "requirements-dev.txt"]
     restore = steps[uses.index("actions/cache/restore")]["with"]
-    assert restore["path"] == ".cache" and "env.PROFILE" in restore["key"] and "hashFiles('lib/**', 'book/**')" in restore["key"]
-    assert "actions/cache/save" in uses
+    assert restore["path"] == ".cache" and "env.PROFILE" in restore["key"]
+    assert "hashFiles('requirements.txt', 'lib/**', 'book/**')" in restore["key"]
+    assert restore["restore-keys"] == "book-${{ env.PROFILE }}-"
+
+    # The cache does not grow run by run: what the build did not read is pruned before it is saved,
+    # and a pull request saves none.
+    names = [step.get("name", "") for step in steps]
+    mark, prune = names.index("Mark .cache/ unread"), names.index("Prune .cache/")
+    save = uses.index("actions/cache/save")
+    book = next(i for i, step in enumerate(steps) if step.get("run", "").startswith("make book"))
+    assert uses.index("actions/cache/restore") < mark < book < prune < save
+    assert "touch -a" in steps[mark]["run"] and "! -anewer" in steps[prune]["run"] and "-delete" in steps[prune]["run"]
+    assert "github.event_name != 'pull_request'" in steps[save]["if"]
 
     runs = run_steps(build)
-    book = next(i for i, step in enumerate(steps) if step.get("run", "").startswith("make book"))
     test = next(i for i, step in enumerate(steps) if step.get("run") == "make test")
     upload = uses.index("actions/upload-pages-artifact")
     assert book < test < upload  # published only once the tests pass
@@ -108,9 +123,26 @@ def test_the_workflow_builds_tests_and_publishes():
     assert steps[test]["env"] == {"CI": "1", "BOOK_DATA_DIR": "${{ github.workspace }}/.cache/data"}
     assert any("apt-get install" in run and "chromium" in run for run in runs)
     assert steps[upload]["with"]["path"] == "_build/html"
+    assert "PIP_EXTRA_INDEX_URL" not in build["env"]  # the Makefile chooses torch's build
+
+    # Every job has a time limit.
+    for name, job in workflow["jobs"].items():
+        assert job.get("timeout-minutes"), f"job {name} has no timeout-minutes"
+
+    # A pull request builds and tests but does not deploy, nor wait for a deployment.
+    assert "github.event_name != 'pull_request'" in deploy["if"] and "refs/heads/main" in deploy["if"]
+    assert "pull_request" in workflow["concurrency"]["group"] and "'pages'" in workflow["concurrency"]["group"]
+
+    # A push does not replace a manual gpu/paper book: it reads the newest successful manual run's
+    # profile (in its run-name) and skips the deploy when that was gpu or paper.
+    assert workflow["run-name"] == "book (${{ inputs.profile || 'cpu' }})"
+    keep, deploying = deploy["steps"][0], deploy["steps"][-1]
+    assert keep["if"] == "github.event_name == 'push'" and "--event workflow_dispatch" in keep["run"]
+    assert all(f'"book ({name})"' in keep["run"] for name in GPU_PROFILES)
+    assert deploying["if"] == "steps.keep.outputs.skip != 'true'"
+    assert deploy["permissions"]["actions"] == "read"
 
     assert deploy["needs"] == "build"
-    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
+    assert {k: v for k, v in deploy["permissions"].items() if k != "actions"} == {"pages": "write", "id-token": "write"}
     assert deploy["environment"]["name"] == "github-pages"
-    assert [step["uses"].split("@")[0] for step in deploy["steps"]] == ["actions/deploy-pages"]
-    assert workflow["concurrency"]["group"] == "pages"
+    assert [step["uses"].split("@")[0] for step in deploy["steps"] if "uses" in step] == ["actions/deploy-pages"]

