@@ -131,6 +131,26 @@ def stage_book(executed: list[Path], stage: Path, root: Path = ROOT) -> Path:
     return stage
 
 
+def drop_repeated_scripts(html_root: Path) -> int:
+    """Remove each inline ``<script>`` line of a page's head that repeats an earlier one (sphinx-thebe's
+    and sphinx-togglebutton's configuration are registered twice by jupyter-book, and a second
+    ``const THEBE_JS_URL`` is a console error); returns how many were removed."""
+    removed = 0
+    for page in html_root.rglob("*.html"):
+        head, sep, body = page.read_text(encoding="utf-8").partition("</head>")
+        seen, kept = set(), []
+        for line in head.splitlines(keepends=True):
+            inline = line.strip()
+            if inline.startswith("<script>") and inline in seen:
+                removed += 1
+                continue
+            seen.add(inline)
+            kept.append(line)
+        if sep and len(kept) < len(head.splitlines()):
+            page.write_text("".join(kept) + sep + body, encoding="utf-8")
+    return removed
+
+
 def check_consistency(executed: list[Path]) -> None:
     """Refuse a book whose pages state one quantity differently (:func:`lib.book.prose.contradictions`)."""
     import json
@@ -158,4 +178,5 @@ def build_book(profile: str = "cpu", out_root: Path = ROOT, force: bool = False,
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise ChapterError(f"jupyter-book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    drop_repeated_scripts(build / "html")
     return build / "html" / "index.html"
