@@ -97,7 +97,7 @@ BOOK_CSS = ("span.pasted-text { font-weight: inherit; }\n"
             "details.reproduce { margin-top: 2.5em; padding-top: 0.6em; border-top: 1px solid #ddd; }\n"
             "details.reproduce summary { cursor: pointer; font-weight: 600; }\n"
             "details.reproduce pre { white-space: pre-wrap; }\n"
-            # the intro's box "How this book differs from the paper": one screen
+            # the appendix's box "How this book differs from the paper": one screen
             "div.differences table { font-size: 0.85em; margin-bottom: 0.4em; }\n"
             "div.differences td, div.differences th { padding: 0.25em 0.6em; }\n"
             # pandas' styled tables carry no spacing of their own

@@ -1,4 +1,4 @@
-"""The intro's box "How this book differs from the paper": the paper's setting beside a profile's.
+"""The appendix's box "How this book differs from the paper": the paper's setting beside a profile's.
 
 Every cell of the profile's column is read from the profile file, so the box follows the profile
 the book was built with; the paper's column says what the paper states in its abstract and setup,
@@ -85,7 +85,7 @@ class DifferencesBox:
 
 
 def differences_box(profile: str) -> DifferencesBox:
-    """The intro's "How this book differs from the paper" box for ``profile``."""
+    """The appendix's "How this book differs from the paper" box for ``profile``."""
     return DifferencesBox(profile)
 
 
