@@ -132,9 +132,14 @@ def stage_book(executed: list[Path], stage: Path, root: Path = ROOT) -> Path:
 
 
 def drop_repeated_scripts(html_root: Path) -> int:
-    """Remove each inline ``<script>`` line of a page's head that repeats an earlier one (sphinx-thebe's
-    and sphinx-togglebutton's configuration are registered twice by jupyter-book, and a second
-    ``const THEBE_JS_URL`` is a console error); returns how many were removed."""
+    """Remove each inline ``<script>`` line of a page's head that repeats an earlier one; returns how
+    many were removed.
+
+    Sphinx 7.4 writes an inline script registered after the builder started twice: ``Sphinx.add_js_file``
+    hands it to the builder as ``_JavaScript(None, body=...)`` and ``prepare_writing`` adds it again from
+    the registry as ``_JavaScript('', body=...)``, which does not compare equal. sphinx-thebe registers
+    ``const THEBE_JS_URL = ...`` that way (at ``env-before-read-docs``), so every page declared it twice,
+    an error in the console; sphinx-togglebutton's selector is repeated the same way, harmlessly."""
     removed = 0
     for page in html_root.rglob("*.html"):
         head, sep, body = page.read_text(encoding="utf-8").partition("</head>")
