@@ -183,6 +183,25 @@ def losses_by_boundary(ablation: pd.DataFrame, chance: pd.Series, title: str, su
                       y_title="share of the score above chance lost")
 
 
+def pca_panels(table: pd.DataFrame, title: str, subtitle: str, panel_width: int = 300) -> alt.FacetChart:
+    """:func:`lib.experiments.pca.pca_table` as one scatter per model, side by side, each word
+    coloured by its part of speech (the same colours in both panels), the word and its POS in the
+    tooltip; each panel keeps its own axes (each is its own PCA). Vega-Lite sizes a faceted chart
+    per panel (``width="container"`` is for single views), hence ``panel_width``."""
+    view = table.assign(panel=[f"{m} (PC1+PC2: {v:.0%} of the variance)" for m, v in zip(table.model, table.variance)],
+                        pc1=table.pc1.round(3), pc2=table.pc2.round(3)).drop(columns="variance")
+    tags = sorted(view.upos.unique())
+    points = alt.Chart(view).mark_circle(size=38, opacity=0.75).encode(
+        x=alt.X("pc1:Q", title="PC1", axis=alt.Axis(labels=False, ticks=False)),
+        y=alt.Y("pc2:Q", title="PC2", axis=alt.Axis(labels=False, ticks=False)),
+        color=alt.Color("upos:N", title="part of speech (gold)", scale=alt.Scale(domain=tags, scheme="tableau20")),
+        tooltip=[alt.Tooltip("word:N"), alt.Tooltip("upos:N", title="part of speech"), alt.Tooltip("model:N"),
+                 alt.Tooltip("layer:O")],
+    ).properties(width=panel_width, height=panel_width)
+    return points.facet(column=alt.Column("panel:N", title=None, sort=list(dict.fromkeys(view.panel))),
+                        title=alt.Title(title, subtitle=subtitle)).resolve_scale(x="independent", y="independent")
+
+
 __all__ = ["BASELINES", "MIX_MEASURES", "baseline_lines", "change_by_layer", "cumulative_lines", "difference_band", "domain_change",
            "domain_layers", "domain_scores", "freezing_losses", "losses_by_boundary", "measure_floor_lines",
-           "metric_lines", "mix_dots", "restored_scores", "seed_mean_lines", "standardising_lines"]
+           "metric_lines", "mix_dots", "pca_panels", "restored_scores", "seed_mean_lines", "standardising_lines"]
