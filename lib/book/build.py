@@ -97,7 +97,7 @@ BOOK_CSS = ("span.pasted-text { font-weight: inherit; }\n"
             "details.reproduce { margin-top: 2.5em; padding-top: 0.6em; border-top: 1px solid #ddd; }\n"
             "details.reproduce summary { cursor: pointer; font-weight: 600; }\n"
             "details.reproduce pre { white-space: pre-wrap; }\n"
-            # the intro's box "How this book differs from the paper": one screen
+            # the appendix's box "How this book differs from the paper": one screen
             "div.differences table { font-size: 0.85em; margin-bottom: 0.4em; }\n"
             "div.differences td, div.differences th { padding: 0.25em 0.6em; }\n"
             # pandas' styled tables carry no spacing of their own
@@ -131,6 +131,31 @@ def stage_book(executed: list[Path], stage: Path, root: Path = ROOT) -> Path:
     return stage
 
 
+def drop_repeated_scripts(html_root: Path) -> int:
+    """Remove each inline ``<script>`` line of a page's head that repeats an earlier one; returns how
+    many were removed.
+
+    Sphinx 7.4 writes an inline script registered after the builder started twice: ``Sphinx.add_js_file``
+    hands it to the builder as ``_JavaScript(None, body=...)`` and ``prepare_writing`` adds it again from
+    the registry as ``_JavaScript('', body=...)``, which does not compare equal. sphinx-thebe registers
+    ``const THEBE_JS_URL = ...`` that way (at ``env-before-read-docs``), so every page declared it twice,
+    an error in the console; sphinx-togglebutton's selector is repeated the same way, harmlessly."""
+    removed = 0
+    for page in html_root.rglob("*.html"):
+        head, sep, body = page.read_text(encoding="utf-8").partition("</head>")
+        seen, kept = set(), []
+        for line in head.splitlines(keepends=True):
+            inline = line.strip()
+            if inline.startswith("<script>") and inline in seen:
+                removed += 1
+                continue
+            seen.add(inline)
+            kept.append(line)
+        if sep and len(kept) < len(head.splitlines()):
+            page.write_text("".join(kept) + sep + body, encoding="utf-8")
+    return removed
+
+
 def check_consistency(executed: list[Path]) -> None:
     """Refuse a book whose pages state one quantity differently (:func:`lib.book.prose.contradictions`)."""
     import json
@@ -158,4 +183,5 @@ def build_book(profile: str = "cpu", out_root: Path = ROOT, force: bool = False,
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise ChapterError(f"jupyter-book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    drop_repeated_scripts(build / "html")
     return build / "html" / "index.html"

@@ -1,8 +1,8 @@
-"""The intro's box "How this book differs from the paper": the paper's setting beside a profile's.
+"""The appendix's box "How this book differs from the paper": the paper's setting beside a profile's.
 
 Every cell of the profile's column is read from the profile file, so the box follows the profile
-the book was built with; the paper's column says only what the paper states in its abstract and
-setup (its body is not at hand here, so settings it does not state are marked as such).
+the book was built with; the paper's column says what the paper states in its abstract and setup,
+and a setting this book does not compare is marked as such.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ MODELS = {"minilm": "all-MiniLM-L6-v2: 6 layers x 384, a sentence embedder",
           "bert-base": "bert-base-uncased: 12 layers x 768"}
 TASKS = {"nli": {"snli": "SNLI", "mnli": "MNLI"}, "sentiment": "VADER movie-review sentiment", "qa": "SQuAD v1.1",
          "parsing": "EWT dependency parsing"}
-NOT_AT_HAND = "not at hand (the paper's body)"
+NOT_AT_HAND = "not compared here"
 
 
 def _tasks(p: dict) -> str:
@@ -85,7 +85,7 @@ class DifferencesBox:
 
 
 def differences_box(profile: str) -> DifferencesBox:
-    """The intro's "How this book differs from the paper" box for ``profile``."""
+    """The appendix's "How this book differs from the paper" box for ``profile``."""
     return DifferencesBox(profile)
 
 

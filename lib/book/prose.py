@@ -28,6 +28,8 @@ def glue(**values) -> None:
         if isinstance(value, float):
             value += 0.0  # no "-0.0"
         bundle, metadata = format_display_data(Markdown(value) if isinstance(value, str) else value)
+        if isinstance(value, str):  # a phrase reads as itself in text too: another page cites it by {glue:text}
+            bundle["text/plain"] = value
         metadata["scrapbook"] = {"name": name, "mime_prefix": PREFIX}
         display({PREFIX + kind: data for kind, data in bundle.items()}, raw=True, metadata=metadata)
 

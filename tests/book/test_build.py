@@ -43,3 +43,16 @@ def test_a_failing_chapter_names_its_executed_notebook(mirror, tmp_path):
     with pytest.raises(ChapterError, match=r"01_layers.ipynb failed in cell .*InputError.*unknown model 'nonsense'"):
         run_chapter(CHAPTER, tmp_path, "smoke", {"model": "nonsense"})
     assert not (tmp_path / "01_layers.sha256").exists()  # a failed run is never reused
+
+
+def test_a_repeated_inline_script_is_dropped_from_the_head(tmp_path):
+    from lib.book.build import drop_repeated_scripts
+
+    config = '<script>const THEBE_JS_URL = "x"</script>\n'
+    page = tmp_path / "book" / "page.html"
+    page.parent.mkdir()
+    page.write_text(f"<head>\n{config}<script src=\"a.js\"></script>\n{config}</head>\n<body>{config}</body>")
+    assert drop_repeated_scripts(tmp_path) == 1
+    assert page.read_text().count("THEBE_JS_URL") == 2  # once in the head; the body is left alone
+    assert drop_repeated_scripts(tmp_path) == 0
+
