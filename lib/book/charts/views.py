@@ -159,7 +159,7 @@ OTHER_DOMAINS = "other domains"
 
 def _line_colors(table: pd.DataFrame) -> alt.Color:
     values = sorted(set(table.line) - {OTHER_DOMAINS}) + [OTHER_DOMAINS]
-    return alt.Color("line:N", title=None, scale=alt.Scale(domain=values, range=[
+    return alt.Color("line:N", title=None, legend=alt.Legend(columns=2), scale=alt.Scale(domain=values, range=[
         color_of(v) or "#b0b0b0" if v != OTHER_DOMAINS else "#b0b0b0" for v in values]))
 
 
@@ -169,7 +169,8 @@ def domain_layers(similarity: pd.DataFrame, title: str, subtitle: str, tasks: li
     thin grey line, and the seed floor (its range over the domains) as a grey band; y on [0, 1]."""
     table = _in_domain_lines(similarity)
     own = table[table.in_domain].groupby("task").domain.nunique()
-    table = table.assign(alone=table.task.map(own).eq(1))  # the one in-domain domain is labelled
+    table = table.assign(alone=table.task.map(own).eq(1),  # the one in-domain domain is labelled
+                         front=table.in_domain.astype(int))  # and drawn above the others
     pick = highlight("line")
     x = alt.X("layer:O", title=LAYER, axis=alt.Axis(labelAngle=0))
     y = alt.Y("value:Q", title="similarity", scale=alt.Scale(domain=list(SCORE)))
@@ -186,7 +187,7 @@ def domain_layers(similarity: pd.DataFrame, title: str, subtitle: str, tasks: li
         x=x, y=y, detail="domain:N", color=_line_colors(table), tooltip=tips,
         strokeWidth=alt.condition(alt.datum.in_domain, alt.value(3), alt.value(1)),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
-        order=alt.Order("in_domain:N")).add_params(pick)
+        order=alt.Order("front:Q")).add_params(pick)
     label = alt.Chart().mark_text(align="right", dx=-4, dy=-9, fontSize=11, fontWeight="bold").encode(
         x=x, y=y, text="domain:N", color=_line_colors(table)).transform_filter(
         alt.datum.in_domain & alt.datum.alone & (alt.datum.layer == int(table.layer.max())))
@@ -297,7 +298,7 @@ def verdict_panels(units: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
     charts = []
     for finding, part in units.groupby("finding", sort=False):
         base = alt.Chart(part, title=alt.Title(finding, fontSize=12)).encode(
-            y=alt.Y("unit:N", title=None, sort=None, axis=alt.Axis(labelLimit=200)))
+            y=alt.Y("unit:N", title=None, sort=None, axis=alt.Axis(labelLimit=150)))
         tips = [alt.Tooltip("unit:N"), alt.Tooltip("estimate:Q", format=".3f"), alt.Tooltip("low:Q", format=".3f"),
                 alt.Tooltip("high:Q", format=".3f"), alt.Tooltip("verdict:N")]
         bar = base.mark_rule(strokeWidth=2).encode(
@@ -305,7 +306,7 @@ def verdict_panels(units: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
         dot = base.mark_point(size=50, filled=True).encode(x="estimate:Q", color=color, opacity=faded(pick),
                                                            tooltip=tips)
         rule = alt.Chart(part.head(1)).mark_rule(color="#333", strokeDash=[4, 3]).encode(x="threshold:Q")
-        charts.append(alt.layer(rule, bar, dot).properties(width=230, height=alt.Step(14)))
+        charts.append(alt.layer(rule, bar, dot).properties(width=150, height=alt.Step(14)))
     charts[0] = charts[0].add_params(pick)  # one selection, read by every panel
     rows = [alt.hconcat(*charts[i:i + 2]) for i in range(0, len(charts), 2)]
     return alt.vconcat(*rows, title=alt.Title(title, subtitle=subtitle)).resolve_scale(color="shared")
