@@ -162,7 +162,15 @@ def test_every_chart_with_a_legend_highlights_on_click():
             charts.difference_band(layers, title="t", subtitle="s", y_title="d"),
             charts.domain_layers(_shift_similarity(), title="t", subtitle="s"),
             charts.domain_change(_shift_similarity(), title="t", subtitle="s"),
-            charts.layer_lines(table.rename(columns={"k": "layer"}), y="value", color="task", title="t", subtitle="s")]
+            charts.layer_lines(table.rename(columns={"k": "layer"}), y="value", color="task", title="t", subtitle="s"),
+            charts.seed_lines(table, x="k", y="value", color="experiment", title="t", subtitle="s", choose="task",
+                              marks={0: "start"}),
+            charts.floor_lines(table.rename(columns={"k": "layer"}).assign(floor=0.5), y="value", floor="floor",
+                               color="experiment", title="t", subtitle="s"),
+            charts.dots(table, x="value", y="experiment", color="task", title="t", subtitle="s"),
+            charts.seed_points(table.assign(metric="accuracy"), title="t", subtitle="s"),
+            charts.layer_band(table.rename(columns={"k": "layer"}), y="value", low="value", high="value",
+                              color="task", title="t", subtitle="s")]
     for chart in made:
         assert "legend" in str(_spec_values(chart.to_dict(), "bind")), chart
 

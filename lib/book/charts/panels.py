@@ -2,7 +2,8 @@
 (so that noise never fills a panel), and :func:`glue_figure`, which glues a chart for a numbered,
 captioned ``{glue:figure}`` of the book.
 
-Every chart with a legend highlights the group whose legend entry is clicked (:func:`highlight`).
+Every chart with a legend highlights the group whose legend entry is clicked
+(:func:`lib.book.charts.base.highlight`).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import math
 import altair as alt
 import pandas as pd
 
-from lib.book.charts.base import color_encoding
+from lib.book.charts.base import color_encoding, faded, highlight
 from lib.book.prose import PREFIX
 
 SCORE = (0.0, 1.0)  # probe scores, accuracies, F1, similarities
@@ -29,15 +30,6 @@ def glue_figure(name: str, chart) -> None:
     bundle, metadata = format_display_data(chart)
     metadata["scrapbook"] = {"name": name, "mime_prefix": PREFIX}
     display({PREFIX + kind: data for kind, data in bundle.items()}, raw=True, metadata=metadata)
-
-
-def highlight(field: str) -> alt.Parameter:
-    """Click a legend entry of ``field`` to highlight its group (the others fade); click again to clear."""
-    return alt.selection_point(fields=[field], bind="legend")
-
-
-def faded(pick: alt.Parameter, low: float = 0.15) -> alt.OpacityValue:
-    return alt.condition(pick, alt.value(1.0), alt.value(low))
 
 
 def symmetric(values: pd.Series, least: float = 0.1, step: float = 0.05) -> tuple[float, float]:
@@ -121,5 +113,5 @@ def panel_dots(table: pd.DataFrame, x: str, y: str, color: str, column: str, tit
                        data=table, title=alt.Title(title, subtitle=subtitle))
 
 
-__all__ = ["LAYER", "PANEL", "SCORE", "faded", "glue_figure", "highlight", "panel_differences", "panel_dots",
+__all__ = ["LAYER", "PANEL", "SCORE", "glue_figure", "panel_differences", "panel_dots",
            "panel_lines", "symmetric"]

@@ -8,9 +8,9 @@ import math
 import altair as alt
 import pandas as pd
 
-from lib.book.charts.base import dots, floor_lines, layer_lines, line_chart, seed_lines
-from lib.book.charts.base import color_encoding, color_of
-from lib.book.charts.panels import LAYER, SCORE, faded, highlight, panel_differences, panel_dots, panel_lines
+from lib.book.charts.base import (color_encoding, color_of, dots, faded, floor_lines, highlight, layer_lines,
+                                  line_chart, seed_lines)
+from lib.book.charts.panels import LAYER, SCORE, panel_differences, panel_dots, panel_lines
 from lib.book.takeaways.ablation import main_chance, main_scores, mean_scores
 from lib.book.takeaways.shift import domain_label
 from lib.experiments import findings, share_lost
