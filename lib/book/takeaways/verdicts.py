@@ -58,7 +58,7 @@ def verdict_table(verdicts: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
     ...                       "verdict": ["reproduced", "inconclusive"]})
     >>> verdicts = pd.DataFrame({"verdict": ["inconclusive"] * 4})
     >>> verdict_table(verdicts, units).iloc[1].tolist()
-    ['Changes sit mostly in the top layers', 'inconclusive', 'margin > 0.00', '1 of 2', 'parsing', '0.10 [-0.10, 0.30]']
+    ['inconclusive', 'margin > 0.00', '1 of 2', 'parsing', '0.10 [-0.10, 0.30]']
     """
     rows = []
     for name, verdict in zip(FINDINGS, verdicts.verdict):
