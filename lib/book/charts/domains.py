@@ -67,54 +67,57 @@ def domain_layers(similarity: pd.DataFrame, title: str, subtitle: str, tasks: li
 
 
 def domain_change(similarity: pd.DataFrame, title: str, subtitle: str, tasks: list | None = None) -> alt.Chart:
-    """The change at the last layer (1 - similarity) per domain, one panel per task (rows, each with
-    its own domains) and measure (columns), the in-domain dot in the task's colour, x on [0, 1]."""
+    """The change at the last layer (1 - similarity) per domain, a block of panels per task (in
+    ``tasks``; its own domains), one panel per measure, the in-domain dots in the task's colour, x on [0, 1]."""
     table = _in_domain_lines(similarity)
     top = table[table.layer == table.layer.max()]
     top = top.assign(change=1 - top.value, floor_change=1 - top.seed_floor)
     pick = highlight("line")
-    chart = alt.Chart().mark_point(size=70).encode(
-        x=alt.X("change:Q", title="change at the last layer (1 - similarity)", scale=alt.Scale(domain=list(SCORE))),
-        y=alt.Y("domain:N", title=None, sort=alt.EncodingSortField("change", order="descending")),
-        color=_line_colors(top), opacity=faded(pick),
-        tooltip=[alt.Tooltip("task:N"), alt.Tooltip("domain:N"), alt.Tooltip("measure:N"),
-                 alt.Tooltip("change:Q", format=".3f"),
-                 alt.Tooltip("floor_change:Q", title="1 - seed floor", format=".3f")]
-    ).add_params(pick).properties(width=250, height=alt.Step(13))
     rows = [t for t in (tasks or sorted(set(top.task))) if t in set(top.task)]
-    return chart.facet(row=alt.Row("task:N", sort=rows, title=None, header=_HEADER),
-                       column=alt.Column("measure:N", title=None, header=_HEADER), data=top,
-                       title=alt.Title(title, subtitle=subtitle)).resolve_scale(y="independent")
+    charts = []
+    for task in rows:  # a task's own domains, its two measures side by side sharing the rows
+        part = top[top.task == task]
+        chart = alt.Chart().mark_point(size=70).encode(
+            x=alt.X("change:Q", title="change at the last layer (1 - similarity)", scale=alt.Scale(domain=list(SCORE))),
+            y=alt.Y("domain:N", title=None, sort=alt.EncodingSortField("change", op="mean", order="descending")),
+            color=_line_colors(top), opacity=faded(pick),
+            tooltip=[alt.Tooltip("task:N"), alt.Tooltip("domain:N"), alt.Tooltip("measure:N"),
+                     alt.Tooltip("change:Q", format=".3f"),
+                     alt.Tooltip("floor_change:Q", title="1 - seed floor", format=".3f")]
+        ).properties(width=250, height=alt.Step(13))
+        charts.append(chart.facet(column=alt.Column("measure:N", title=None, header=_HEADER), data=part,
+                                  title=alt.Title(task, fontSize=13)))
+    charts[0] = charts[0].add_params(pick)  # one selection, read by every task's panels
+    return alt.vconcat(*charts, title=alt.Title(title, subtitle=subtitle)).resolve_scale(color="shared")
 
 
 def domain_scores(scores: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
     """The test score per domain, one point per seed and a tick at their mean, one row per domain
-    and one panel per task and metric (parsing's UAS and LAS side by side), for the tasks scored on
+    and one panel per metric (parsing's UAS and LAS side by side), a block per task scored on
     more than their own domain; one x axis for every panel, from 0.5 (or below the lowest score) to 1."""
     shown = scores.assign(metric=scores.metric.str.upper().replace({"ACCURACY": "accuracy"}),
                           line=[f"{t}: in-domain" if own else OTHER_DOMAINS
                                 for t, own in zip(scores.task, scores.in_domain)])
-    shown = shown.assign(panel=shown.task + " · " + shown.metric)
     shown = shown[shown.task.map(shown.groupby("task").domain.nunique()) > 1]  # a task scored out of domain
     rows = shown.groupby("domain").value.mean().sort_values(ascending=False).index.tolist()
     low = math.floor(min(0.5, shown.value.min()) * 10) / 10  # one fixed axis for every panel
     pick = highlight("line")
-    base = alt.Chart().encode(
-        x=alt.X("value:Q", title="test score", scale=alt.Scale(domain=[low, 1.0])),
-        y=alt.Y("domain:N", title=None, sort=rows))
+    scale = alt.Scale(domain=[low, 1.0], zero=False)
+    base = alt.Chart().encode(x=alt.X("value:Q", title="test score", scale=scale), y=alt.Y("domain:N", title=None, sort=rows))
     seeds = base.mark_point(size=45, filled=True).encode(
         color=_line_colors(shown), opacity=faded(pick, 0.1),
         tooltip=[alt.Tooltip("task:N"), alt.Tooltip("domain:N"), alt.Tooltip("metric:N"), alt.Tooltip("seed:N"),
-                 alt.Tooltip("value:Q", title="test score", format=".3f"), alt.Tooltip("n:Q", title="examples")]
-    ).add_params(pick)
+                 alt.Tooltip("value:Q", title="test score", format=".3f"), alt.Tooltip("n:Q", title="examples")])
     mean = base.mark_tick(thickness=2, size=14, color="#333").encode(
-        x="mean(value):Q", tooltip=[alt.Tooltip("domain:N"), alt.Tooltip("metric:N"),
+        x=alt.X("mean(value):Q", title="test score", scale=scale), tooltip=[alt.Tooltip("domain:N"), alt.Tooltip("metric:N"),
                                     alt.Tooltip("mean(value):Q", title="mean of seeds", format=".3f")])
-    panels = [p for p in ("sentiment · accuracy", "parsing · UAS", "parsing · LAS") if p in set(shown.panel)]
-    panels += sorted(set(shown.panel) - set(panels))
-    return alt.layer(mean, seeds).properties(width=200, height=alt.Step(14)).facet(
-        facet=alt.Facet("panel:N", sort=panels, title=None, header=_HEADER), columns=3, data=shown,
-        title=alt.Title(title, subtitle=subtitle)).resolve_scale(y="independent")
+    tasks = [t for t in ("sentiment", "parsing") if t in set(shown.task)]
+    tasks += sorted(set(shown.task) - set(tasks))
+    charts = [alt.layer(mean, seeds).properties(width=220, height=alt.Step(14))
+              .facet(column=alt.Column("metric:N", title=None, header=_HEADER, sort=["accuracy", "UAS", "LAS"]),
+                     data=shown[shown.task == task], title=alt.Title(task, fontSize=13)) for task in tasks]
+    charts[0] = charts[0].add_params(pick)  # one selection, read by every task's panels
+    return alt.vconcat(*charts, title=alt.Title(title, subtitle=subtitle)).resolve_scale(color="shared")
 
 
 __all__ = ["OTHER_DOMAINS", "domain_change", "domain_layers", "domain_scores"]
