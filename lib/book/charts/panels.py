@@ -32,6 +32,11 @@ def glue_figure(name: str, chart) -> None:
     display({PREFIX + kind: data for kind, data in bundle.items()}, raw=True, metadata=metadata)
 
 
+def _legend_in_columns(color: alt.Color, columns: int = 2) -> alt.Color:
+    """``color`` with its legend in ``columns`` columns: panels side by side leave no room for four."""
+    return color.legend(columns=columns)
+
+
 def symmetric(values: pd.Series, least: float = 0.1, step: float = 0.05) -> tuple[float, float]:
     """A domain centred on 0 that holds every value and at least ``least`` either side (rounded up).
 
@@ -65,7 +70,7 @@ def panel_lines(table: pd.DataFrame, y: str, color: str, facet: str, title: str,
     base = alt.Chart().encode(
         x=alt.X("layer:O", title=LAYER, axis=alt.Axis(labelAngle=0)),
         y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(domain=list(domain), clamp=True)),
-        color=color_encoding(table, color), opacity=faded(pick))
+        color=_legend_in_columns(color_encoding(table, color)), opacity=faded(pick))
     layers = [base.mark_line(), base.mark_point(size=30).encode(tooltip=tips)]
     if low and high:
         layers.insert(0, base.mark_area(opacity=0.15).encode(y=f"{low}:Q", y2=f"{high}:Q",
@@ -89,7 +94,7 @@ def panel_differences(table: pd.DataFrame, color: str, facet: str, title: str, s
     band = alt.Chart().mark_area(color="#bbbbbb", opacity=0.35).encode(
         x=x, y=alt.Y("noise_low:Q", title=y_title, scale=scale), y2="noise_high:Q")
     zero = alt.Chart().mark_rule(color="#777", strokeDash=[4, 4]).encode(y=alt.datum(0))
-    base = alt.Chart().encode(x=x, color=color_encoding(table, color), opacity=faded(pick))
+    base = alt.Chart().encode(x=x, color=_legend_in_columns(color_encoding(table, color)), opacity=faded(pick))
     seeds = base.mark_area(opacity=0.18).encode(y="min:Q", y2="max:Q", opacity=faded(pick, 0.03))
     line = base.mark_line().encode(y=alt.Y("mean:Q", scale=scale))
     points = base.mark_point(size=30).encode(y="mean:Q", tooltip=tips)
@@ -105,7 +110,7 @@ def panel_dots(table: pd.DataFrame, x: str, y: str, color: str, column: str, tit
     chart = alt.Chart().mark_point(size=70).encode(
         x=alt.X(f"{x}:Q", title=x_title, scale=alt.Scale(domain=list(domain))),
         y=alt.Y(f"{y}:N", title=None, sort=order), yOffset=alt.YOffset(f"{color}:N"),
-        color=color_encoding(table, color), opacity=faded(pick),
+        color=_legend_in_columns(color_encoding(table, color)), opacity=faded(pick),
         tooltip=[alt.Tooltip(c, title=c.replace("_", " ")) if c != x else alt.Tooltip(f"{x}:Q", format=".2f")
                  for c in table.columns]).add_params(pick).properties(width=260, height=alt.Step(7))
     return chart.facet(column=alt.Column(f"{column}:N", title=None,
