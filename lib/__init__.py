@@ -39,7 +39,7 @@ from lib.encoders import (Encoder, Reps, Runtime, cached_layers, describe_layers
                           model_shape, relative_change, weight_change)
 from lib.experiments import (DOMAINS, IN_DOMAIN, Ablation, DomainShift, Similarity, ablation_items, ablation_table,  # noqa: E402
                              check_grid, domain_scores, domain_sentences, findings, freezing_grid, input_name,
-                             input_vectors, restoring, share_lost, shift_tables, similarity_table)
+                             input_vectors, pca_table, pos_pca, restoring, share_lost, shift_tables, similarity_table)
 from lib.finetune import (MAIN_METRIC, FineTuned, FinetuneConfig, Finetuning, Pretrained, chance_table,  # noqa: E402
                           get_or_train, history_table, metrics_table, task_layers)
 from lib.probing import Probing, describe_probe_tasks, probe_corpora, probe_items, probe_model, probe_sentences  # noqa: E402
@@ -55,7 +55,7 @@ __all__ = ["DOMAINS", "IN_DOMAIN", "MAIN_METRIC", "Ablation", "DataError", "Doma
            "describe_probe_tasks", "deviations", "differences_box", "domain_scores", "domain_sentences",
            "extract_layers", "findings", "freezing_grid", "get_or_train", "glue", "history_table", "input_name",
            "input_vectors", "linear_cka", "load_encoder", "load_ewt", "load_gum", "load_mnli", "load_profile",
-           "load_snli", "load_squad", "load_vader", "load_wikipedia", "matrix_table", "metrics_table", "model_shape",
+           "load_snli", "load_squad", "load_vader", "load_wikipedia", "matrix_table", "metrics_table", "model_shape", "pca_table", "pos_pca",
            "probe_corpora", "probe_items", "probe_model", "probe_sentences", "relative_change", "reproduce_page", "restoring",
            "same_layer", "sample_tokens", "seed_everything", "share_lost", "shift_tables", "similarity_matrix",
            "similarity_table", "stage_settings", "takeaways", "task_layers", "versus_pretrained", "weight_change"]

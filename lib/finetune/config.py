@@ -101,7 +101,7 @@ class FinetuneConfig:
         settings = self.describe(runtime)
         settings.pop("model")  # a name: its content stands in for it
         return {"settings": settings, "model": model_identity(self.model, self.seed),
-                "data": data_identity(self.task, self.dataset, hub_files)}
+                "data": data_identity(self.task, self.dataset, hub_files, runtime.data_dir)}
 
 
 def config_fields() -> tuple[str, ...]:

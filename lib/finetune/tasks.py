@@ -17,7 +17,7 @@ import numpy as np
 from lib.artifacts import file_sha256
 from lib.data import (NLI_LABELS, Record, checksums, dataset_files, load_ewt, load_mnli, load_snli, load_squad,
                       load_vader)
-from lib.data.hub import HUB_IDS
+from lib.data.hub import HUB_IDS, export_help, hub_revision, local_exports
 from lib.errors import InputError
 
 TASKS = ("nli", "sentiment", "parsing", "qa")
@@ -51,9 +51,16 @@ def check_task(task: str) -> str:
 HUB_SPLITS = {"mnli": ("train", "validation_matched"), "squad": ("train", "validation")}
 
 
-def check_hub_files(name: str, hub_files: Mapping[str, str] | None) -> dict[str, str]:
-    """``hub_files`` for hub dataset ``name``: empty (read through ``datasets``), or one local
-    export per split of :data:`HUB_SPLITS`, each an existing file."""
+def check_hub_files(name: str, hub_files: Mapping[str, str] | None, data_dir: str | None = None) -> dict[str, str]:
+    """``hub_files`` for hub dataset ``name``, else the local export in the data mirror or cache
+    (:func:`lib.data.hub.local_exports`): one file per split of :data:`HUB_SPLITS`, each an existing
+    file; empty where there is neither (read through ``datasets``)."""
+    if not hub_files:
+        exports = local_exports(name, data_dir)
+        if exports and not set(HUB_SPLITS[name]) <= set(exports):
+            raise InputError(f"the local export of {name} has {', '.join(sorted(exports))} but not every split "
+                             f"{', '.join(HUB_SPLITS[name])}: {export_help(name, data_dir)}")
+        hub_files = {split: str(exports[split]) for split in HUB_SPLITS[name]} if exports else {}
     if not hub_files:
         return {}
     needed = HUB_SPLITS[name]
@@ -72,9 +79,11 @@ def _hub_dataset(task: str, dataset: str) -> str | None:
     return "mnli" if task == "nli" and dataset == "mnli" else None
 
 
-def data_identity(task: str, dataset: str = "", hub_files: Mapping[str, str] | None = None) -> dict:
+def data_identity(task: str, dataset: str = "", hub_files: Mapping[str, str] | None = None,
+                  data_dir: str | None = None) -> dict:
     """The content of a task's data, for the keys of results computed from it: the checksums of the
-    mirror files it reads, or of each split's hub export (the hub id when read through ``datasets``)."""
+    mirror files it reads, or of each split's local hub export, or the hub id and the revision that
+    ``datasets`` resolved (:func:`lib.data.hub.hub_revision`) when read through ``datasets``."""
     check_task(task)
     name = _hub_dataset(task, dataset)
     if name is None and hub_files:
@@ -85,10 +94,10 @@ def data_identity(task: str, dataset: str = "", hub_files: Mapping[str, str] | N
         return checksums(dataset_files("vader-movies"))
     if task == "parsing":
         return checksums(dataset_files("ewt"))
-    files = check_hub_files(name, hub_files)
+    files = check_hub_files(name, hub_files, data_dir)
     if files:
         return {"hub_exports": {split: file_sha256(path) for split, path in files.items()}}
-    return {"hub": HUB_IDS[name]}
+    return {"hub": HUB_IDS[name], "revision": hub_revision(name, data_dir)}
 
 
 def _sample(records: list[Record], n: int, seed: int) -> list[Record]:
@@ -104,7 +113,7 @@ def load_task(task: str, n_train: int, n_dev: int, n_test: int, dataset: str = "
     export per hub split of MNLI or SQuAD (:data:`HUB_SPLITS`); none: read through ``datasets``."""
     check_task(task)
     name = _hub_dataset(task, dataset)
-    files = check_hub_files(name, hub_files) if name else {}
+    files = check_hub_files(name, hub_files, data_dir) if name else {}
     if task == "nli":
         dataset = dataset or "snli"
         if dataset == "snli":

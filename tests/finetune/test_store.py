@@ -75,8 +75,11 @@ def test_the_key_follows_what_changes_the_result(cache, tiny_bert_dir, tmp_path,
     assert key("finetune", base.identity(runtime)) != first
 
 
-def test_each_hub_split_is_its_own_file_known_by_its_content(tiny_bert_dir, tmp_path):
-    runtime = resolve_runtime("cpu").with_precision("fp32")
+def test_each_hub_split_is_its_own_file_known_by_its_content(tiny_bert_dir, tmp_path, monkeypatch):
+    from lib.data import hub
+
+    monkeypatch.setattr(hub, "_resolved", lambda hub_id: "c0ffee")  # no hub here: the commit datasets resolved
+    runtime = resolve_runtime("cpu", data_dir=str(tmp_path)).with_precision("fp32")
     train, validation = tmp_path / "train.jsonl", tmp_path / "validation.jsonl"
     train.write_text('{"id": "1"}\n')
     validation.write_text('{"id": "2"}\n')
@@ -85,7 +88,7 @@ def test_each_hub_split_is_its_own_file_known_by_its_content(tiny_bert_dir, tmp_
     first = key("finetune", config.identity(runtime, files))
     validation.write_text('{"id": "3"}\n')  # only the test split changed
     assert key("finetune", config.identity(runtime, files)) != first
-    assert config.identity(runtime)["data"] == {"hub": "rajpurkar/squad"}
+    assert config.identity(runtime)["data"] == {"hub": "rajpurkar/squad", "revision": "c0ffee"}
     with pytest.raises(ValueError, match="one file for each split train, validation"):
         config.identity(runtime, {"train": str(train)})  # one file may no longer serve every split
     with pytest.raises(ValueError, match="is not a file"):

@@ -202,6 +202,27 @@ def verdict_panels(units: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
     return alt.vconcat(*rows, title=alt.Title(title, subtitle=subtitle)).resolve_scale(color="shared")
 
 
+def pca_panels(table: pd.DataFrame, title: str, subtitle: str, panel_width: int = 300) -> alt.FacetChart:
+    """:func:`lib.experiments.pca.pca_table` as one scatter per model, side by side, each word
+    coloured by its part of speech (the same colours in both panels), the word and its POS in the
+    tooltip; each panel keeps its own axes (each is its own PCA). Vega-Lite sizes a faceted chart
+    per panel (``width="container"`` is for single views), hence ``panel_width``."""
+    view = table.assign(panel=[f"{m} (PC1+PC2: {v:.0%} of the variance)" for m, v in zip(table.model, table.variance)],
+                        pc1=table.pc1.round(3), pc2=table.pc2.round(3)).drop(columns="variance")
+    tags = sorted(view.upos.unique())
+    pick = highlight("upos")
+    points = alt.Chart(view).mark_circle(size=38).encode(
+        x=alt.X("pc1:Q", title="PC1", axis=alt.Axis(labels=False, ticks=False)),
+        y=alt.Y("pc2:Q", title="PC2", axis=alt.Axis(labels=False, ticks=False)),
+        color=alt.Color("upos:N", title="part of speech (gold)", scale=alt.Scale(domain=tags, scheme="tableau20")),
+        opacity=alt.condition(pick, alt.value(0.75), alt.value(0.06)),
+        tooltip=[alt.Tooltip("word:N"), alt.Tooltip("upos:N", title="part of speech"), alt.Tooltip("model:N"),
+                 alt.Tooltip("layer:O")],
+    ).add_params(pick).properties(width=panel_width, height=panel_width)
+    return points.facet(column=alt.Column("panel:N", title=None, sort=list(dict.fromkeys(view.panel))),
+                        title=alt.Title(title, subtitle=subtitle)).resolve_scale(x="independent", y="independent")
+
+
 __all__ = ["BASELINES", "MIX_MEASURES", "VERDICT_COLORS", "baseline_lines", "change_by_layer", "cumulative_lines",
            "difference_band", "freezing_losses", "losses_by_boundary", "measure_floor_lines", "metric_lines", "mix_dots",
-           "restored_scores", "score_panels", "seed_mean_lines", "standardising_lines", "verdict_panels"]
+           "pca_panels", "restored_scores", "score_panels", "seed_mean_lines", "standardising_lines", "verdict_panels"]
