@@ -227,3 +227,12 @@ def test_verdict_table_has_one_short_value_per_cell_and_a_chart_per_finding():
     assert table.loc["No catastrophic forgetting", "its estimate [interval]"] == "0.50 [0.10, 0.90]"
     spec = charts.verdict_panels(units, title="t", subtitle="s").to_dict()
     assert sum(len(row["hconcat"]) for row in spec["vconcat"]) == 4
+
+
+def test_training_curves_are_one_panel_per_task_with_the_loss_axis_from_zero():
+    history = _table().rename(columns={"k": "step"})
+    spec = charts.panel_lines(history, x="step:Q", y="value", color="seed", facet="task", domain=None, title="t",
+                              subtitle="s", y_title="loss", x_title="optimizer step").to_dict()
+    assert spec["facet"]["field"] == "task" and "select" not in str(_spec_values(spec, "bind"))
+    assert {"zero": True} in _spec_values(spec, "scale") and spec["resolve"]["scale"]["y"] == "independent"
+    assert "optimizer step" in _spec_values(spec, "title")

@@ -59,24 +59,29 @@ def _facet(chart, table: pd.DataFrame, facet: str, order: list | None, columns: 
 
 
 def panel_lines(table: pd.DataFrame, y: str, color: str, facet: str, title: str, subtitle: str, y_title: str,
-                domain: tuple[float, float] = SCORE, order: list | None = None, columns: int = 3,
-                low: str | None = None, high: str | None = None, tooltip_extra: tuple[str, ...] = ()):
-    """``y`` by layer, one line per ``color`` group, one panel per value of ``facet`` (in ``order``),
-    the y axis fixed to ``domain``; ``low`` / ``high`` add a band of the group's range (its seeds)."""
+                domain: tuple[float, float] | None = SCORE, order: list | None = None, columns: int = 3,
+                low: str | None = None, high: str | None = None, tooltip_extra: tuple[str, ...] = (),
+                x: str = "layer:O", x_title: str = LAYER):
+    """``y`` against ``x`` (by layer unless told), one line per ``color`` group, one panel per value of
+    ``facet`` (in ``order``), the y axis fixed to ``domain`` (None: each panel from 0 to its largest
+    value, as for a loss); ``low`` / ``high`` add a band of the group's range (its seeds)."""
     pick = highlight(color)
-    tips = [alt.Tooltip(f"{facet}:N"), alt.Tooltip(f"{color}:N"), alt.Tooltip("layer:O"),
+    scale = alt.Scale(domain=list(domain), clamp=True) if domain is not None else alt.Scale(zero=True)
+    tips = [alt.Tooltip(f"{facet}:N"), alt.Tooltip(f"{color}:N"), alt.Tooltip(x, title=x_title),
             alt.Tooltip(f"{y}:Q", title=y_title, format=".3f"),
             *[alt.Tooltip(f"{c}:Q", title=c.replace("_", " "), format=".3f") for c in (low, high, *tooltip_extra) if c]]
     base = alt.Chart().encode(
-        x=alt.X("layer:O", title=LAYER, axis=alt.Axis(labelAngle=0)),
-        y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(domain=list(domain), clamp=True)),
+        x=alt.X(x, title=x_title, axis=alt.Axis(labelAngle=0)), y=alt.Y(f"{y}:Q", title=y_title, scale=scale),
         color=_legend_in_columns(color_encoding(table, color)), opacity=faded(pick))
     layers = [base.mark_line(), base.mark_point(size=30).encode(tooltip=tips)]
     if low and high:
         layers.insert(0, base.mark_area(opacity=0.15).encode(y=f"{low}:Q", y2=f"{high}:Q",
                                                              opacity=faded(pick, 0.03)))
-    inner = alt.layer(*layers).add_params(pick).properties(**PANEL)
-    return _facet(inner, table, facet, order, columns, title, subtitle)
+    if domain is not None:
+        return _facet(alt.layer(*layers).add_params(pick).properties(**PANEL), table, facet, order, columns, title,
+                      subtitle)
+    inner = alt.layer(*layers).add_params(pick).properties(**{**PANEL, "width": 160})  # room for each own axis
+    return _facet(inner, table, facet, order, columns, title, subtitle).resolve_scale(y="independent")
 
 
 def panel_differences(table: pd.DataFrame, color: str, facet: str, title: str, subtitle: str, y_title: str,
