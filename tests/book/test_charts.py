@@ -82,3 +82,157 @@ def test_labels_that_only_start_with_a_model_name_keep_colours_of_their_own():
                              "layer": [0, 0], "value": [0.1, 0.2]})
     fills = _fills(charts.layer_lines(restored, y="value", color="experiment", title="t", subtitle="s"))
     assert len(fills & set(charts.OTHERS)) == 2 and not fills & set(charts.COLORS.values())
+
+
+def _spec_values(spec, key: str) -> list:
+    """Every value of ``key`` anywhere in a Vega-Lite spec (dicts and lists, depth first)."""
+    found = []
+    if isinstance(spec, dict):
+        for k, v in spec.items():
+            if k == key:
+                found.append(v)
+            found.extend(_spec_values(v, key))
+    elif isinstance(spec, list):
+        for v in spec:
+            found.extend(_spec_values(v, key))
+    return found
+
+
+def _probe_layers() -> pd.DataFrame:
+    rows = [{"model": model, "seed": seed, "probe": probe, "layer": layer,
+             "score": 0.838 + 0.001 * layer + (0.004 * seed if model != "pre-trained" else 0.0)}
+            for model, seeds in (("pre-trained", ["-"]), ("nli", [0, 1])) for seed in seeds
+            for probe in ("upos", "coreference") for layer in range(3)]
+    return pd.DataFrame(rows)
+
+
+def test_probe_panels_keep_scores_on_a_fixed_axis_one_panel_per_probe():
+    """A flat probe (scores 0.838-0.846) is drawn on [0, 1], not zoomed; the probes are panels, not a menu."""
+    chart = charts.score_panels(_probe_layers(), order=["upos", "coreference"], title="t", subtitle="s", y_title="y")
+    spec = chart.to_dict()
+    assert [0.0, 1.0] in _spec_values(spec, "domain")
+    assert spec["facet"]["field"] == "probe" and not _spec_values(spec, "bind") == ["select"]
+    assert "select" not in str(_spec_values(spec, "bind"))  # no drop-down
+    svg = vl_convert.vegalite_to_svg(spec)
+    assert svg.count("upos") >= 1 and svg.count("coreference") >= 1
+
+
+def test_probe_differences_draw_the_tolerance_band_on_a_shared_axis_centred_on_zero():
+    from lib.experiments import findings
+
+    spec = charts.difference_band(_probe_layers(), title="t", subtitle="s", y_title="d").to_dict()
+    assert spec["datasets"][spec["data"]["name"]][0]["noise_high"] == findings.TOLERANCE
+    domains = [d for d in _spec_values(spec, "domain") if isinstance(d, list) and len(d) == 2
+               and all(isinstance(v, float) for v in d)]
+    assert domains and all(low == -high and high >= 0.1 for low, high in domains)
+
+
+def test_symmetric_domain_holds_every_value():
+    assert charts.symmetric(pd.Series([-0.34, 0.457])) == (-0.5, 0.5)
+    assert charts.symmetric(pd.Series([0.001])) == (-0.1, 0.1)
+
+
+def _shift_similarity() -> pd.DataFrame:
+    rows = []
+    for task, domains in (("nli", ["snli", "wikipedia", "ewt-email"]), ("parsing", ["ewt-email", "gum-bio"])):
+        for i, domain in enumerate(domains):
+            for layer in range(3):
+                for measure in ("rsa", "cka"):
+                    rows.append({"task": task, "domain": domain, "in_domain": i == 0, "layer": layer,
+                                 "measure": measure, "value": 1 - 0.2 * layer - 0.05 * (i == 0),
+                                 "seed_floor": 0.9 - 0.01 * i})
+    return pd.DataFrame(rows)
+
+
+def test_domain_chart_highlights_the_own_domain_and_keeps_its_legend_short():
+    """The legend names what is shown: one entry per task's own domain, "other domains" and the seed floor."""
+    chart = charts.domain_layers(_shift_similarity(), tasks=["nli", "parsing"], title="t", subtitle="s")
+    spec = chart.to_dict()
+    color_domains = [d for d in _spec_values(spec, "domain") if isinstance(d, list) and "other domains" in d]
+    assert color_domains and set(color_domains[0]) == {"nli: in-domain", "parsing: in-domain", "other domains"}
+    svg = vl_convert.vegalite_to_svg(spec)
+    assert "seed floor (range over the domains)" in svg and "gum-bio" not in svg.split("other domains")[-1]
+    assert charts.COLORS["nli"] in _fills(chart) and charts.COLORS["parsing"] in _fills(chart)
+
+
+def test_every_chart_with_a_legend_highlights_on_click():
+    layers = _probe_layers()
+    table = _table()
+    made = [charts.score_panels(layers, title="t", subtitle="s", y_title="y"),
+            charts.difference_band(layers, title="t", subtitle="s", y_title="d"),
+            charts.domain_layers(_shift_similarity(), title="t", subtitle="s"),
+            charts.domain_change(_shift_similarity(), title="t", subtitle="s"),
+            charts.layer_lines(table.rename(columns={"k": "layer"}), y="value", color="task", title="t", subtitle="s"),
+            charts.seed_lines(table, x="k", y="value", color="experiment", title="t", subtitle="s", choose="task",
+                              marks={0: "start"}),
+            charts.floor_lines(table.rename(columns={"k": "layer"}).assign(floor=0.5), y="value", floor="floor",
+                               color="experiment", title="t", subtitle="s"),
+            charts.dots(table, x="value", y="experiment", color="task", title="t", subtitle="s"),
+            charts.seed_points(table.assign(metric="accuracy"), title="t", subtitle="s"),
+            charts.layer_band(table.rename(columns={"k": "layer"}), y="value", low="value", high="value",
+                              color="task", title="t", subtitle="s")]
+    for chart in made:
+        assert "legend" in str(_spec_values(chart.to_dict(), "bind")), chart
+
+
+def _ablation():
+    rows = [{"task": task, "seed": seed, "experiment": experiment, "k": k, "metric": "accuracy",
+             "value": 0.8 - (0.05 * k if experiment == "freezing" else 0.05 * (2 - k))}
+            for task in ("nli", "sentiment") for seed in (0, 1)
+            for experiment in ("freezing", "restore_top", "restore_bottom") for k in range(3)]
+    chance = pd.Series({("nli", "accuracy"): 0.34, ("sentiment", "accuracy"): 0.5})
+    chance.index.names = ["task", "metric"]
+    return pd.DataFrame(rows), chance
+
+
+def test_freezing_and_restoring_have_x_axes_of_their_own():
+    ablation, chance = _ablation()
+    spec = charts.losses_by_boundary(ablation, chance, title="t", subtitle="s").to_dict()
+    titles = [c["encoding"]["x"]["title"] for c in spec["hconcat"]]
+    assert titles == ["frozen during fine-tuning: layers 0..k", "restored afterwards: layers k+1..L"]
+    ks = [sorted({row["k"] for row in spec["datasets"][c["data"]["name"]]}) for c in spec["hconcat"]]
+    assert ks == [[0, 1, 2], [0, 1]]  # restoring k = L restores nothing: left out
+
+
+def test_glue_figure_glues_the_chart_without_showing_it(capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from lib.book.prose import PREFIX
+
+    shown = []
+    shell = InteractiveShell.instance()
+    shell.display_pub.publish = lambda data, metadata=None, **kw: shown.append((data, metadata))
+    charts.enable()
+    charts.glue_figure("fig_x", charts.layer_lines(_table().rename(columns={"k": "layer"}), y="value", color="task",
+                                                   title="t", subtitle="s"))
+    (data, metadata), = shown
+    assert metadata["scrapbook"] == {"name": "fig_x", "mime_prefix": PREFIX}
+    assert set(data) and all(kind.startswith(PREFIX) for kind in data) and PREFIX + "text/html" in data
+
+
+def test_verdict_table_has_one_short_value_per_cell_and_a_chart_per_finding():
+    from lib.book.takeaways import verdicts as V
+
+    kept = pd.DataFrame({"task": ["nli", "nli"], "probe": ["upos", "coreference"], "kept": [0.9, 0.5],
+                         "low": [0.8, 0.1], "high": [1.0, 0.9], "informative": [True, True], "method": "t"})
+    top = pd.DataFrame({"task": ["nli"], "margin": [0.08], "low": [0.06], "high": [0.1]})
+    deeper = pd.DataFrame({"line": ["freezing_chance"], "other": ["nli"], "difference": [0.1], "low": [-0.1],
+                           "high": [0.3]})
+    closest = pd.DataFrame({"task": ["nli"], "measure": ["rsa"], "gap": [-0.05], "low": [-0.07], "high": [-0.03]})
+    units = V.verdict_units(kept, top, deeper, closest)
+    verdicts = pd.DataFrame({"verdict": ["inconclusive", "reproduced", "inconclusive", "not reproduced"]})
+    table = V.verdict_table(verdicts, units)
+    assert table.map(len).max().max() <= 300 and len(table) == 4
+    assert table.loc["No catastrophic forgetting", "weakest unit"] == "nli · coreference"
+    assert table.loc["No catastrophic forgetting", "its estimate [interval]"] == "0.50 [0.10, 0.90]"
+    spec = charts.verdict_panels(units, title="t", subtitle="s").to_dict()
+    assert sum(len(row["hconcat"]) for row in spec["vconcat"]) == 4
+
+
+def test_training_curves_are_one_panel_per_task_with_the_loss_axis_from_zero():
+    history = _table().rename(columns={"k": "step"})
+    spec = charts.panel_lines(history, x="step:Q", y="value", color="seed", facet="task", domain=None, title="t",
+                              subtitle="s", y_title="loss", x_title="optimizer step").to_dict()
+    assert spec["facet"]["field"] == "task" and "select" not in str(_spec_values(spec, "bind"))
+    assert {"zero": True} in _spec_values(spec, "scale") and spec["resolve"]["scale"]["y"] == "independent"
+    assert "optimizer step" in _spec_values(spec, "title")

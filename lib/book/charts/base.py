@@ -73,6 +73,17 @@ def tooltip(table: pd.DataFrame, field: str) -> alt.Tooltip:
     return alt.Tooltip(field, title=title)
 
 
+def highlight(field: str) -> alt.Parameter:
+    """Click a legend entry of ``field`` to highlight its group (the others fade); click again to clear.
+    Every chart of the book with a legend of entries has it (the introduction promises it)."""
+    return alt.selection_point(fields=[field.split(":")[0]], bind="legend")
+
+
+def faded(pick: alt.Parameter, low: float = 0.15) -> alt.OpacityValue:
+    """Full opacity for the highlighted group (or every group when none is), ``low`` for the others."""
+    return alt.condition(pick, alt.value(1.0), alt.value(low))
+
+
 def enable() -> None:
     """Use the book's theme and the HTML renderer (what jupyter-book and Colab both display)."""
     alt.theme.register("book", enable=True)(book_theme)
@@ -87,13 +98,13 @@ def line_chart(table: pd.DataFrame, x: str, y: str, color: str, title: str, subt
     Click the legend to highlight a group; ``choose`` adds a drop-down that shows one value of
     that column at a time (``default``, else the first, sorted, to begin with).
     """
-    pick = alt.selection_point(fields=[color.split(":")[0]], bind="legend")
+    pick = highlight(color)
     x_field = x.split(":")[0]
     base = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).encode(
         x=alt.X(x, title=x_title or x_field, axis=alt.Axis(labelAngle=0)),
         y=alt.Y(f"{y}:Q", title=y_title or y, scale=alt.Scale(zero=False)),
         color=color_encoding(table, color),
-        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
+        opacity=faded(pick),
         tooltip=[alt.Tooltip(color if ":" in color else f"{color}:N"), alt.Tooltip(x),
                  alt.Tooltip(f"{y}:Q", title=y_title or y, format=".3f"),
                  *[tooltip(table, field) for field in tooltip_extra]],
@@ -115,9 +126,10 @@ def seed_points(table: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
     table = table.assign(row=table.task + " · " + table.metric)
     base = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).encode(
         y=alt.Y("row:N", title=None), x=alt.X("value:Q", title="test score", scale=alt.Scale(zero=False)))
+    pick = highlight("seed")
     points = base.mark_point(size=90).encode(
-        color=color_encoding(table, "seed"),
-        tooltip=["task", "metric", "seed:N", alt.Tooltip("value:Q", format=".3f")])
+        color=color_encoding(table, "seed"), opacity=faded(pick),
+        tooltip=["task", "metric", "seed:N", alt.Tooltip("value:Q", format=".3f")]).add_params(pick)
     mean = base.mark_tick(thickness=3, size=26, color="#333").encode(
         x="mean(value):Q", tooltip=["task", "metric", alt.Tooltip("mean(value):Q", format=".3f", title="mean"),
                                     alt.Tooltip("min(value):Q", format=".3f", title="lowest seed"),
@@ -133,9 +145,11 @@ def layer_band(table: pd.DataFrame, y: str, low: str, high: str, color: str, tit
         color=color_encoding(table, color))
     tips = [alt.Tooltip(f"{color}:N"), alt.Tooltip("layer:O"), alt.Tooltip(f"{y}:Q", format=".3f", title=y_title or y),
             alt.Tooltip(f"{low}:Q", format=".3f"), alt.Tooltip(f"{high}:Q", format=".3f")]
-    band = base.mark_area(opacity=0.18).encode(y=alt.Y(f"{low}:Q", title=y_title or y), y2=f"{high}:Q")
-    line = base.mark_line().encode(y=f"{y}:Q")
-    points = base.mark_point().encode(y=f"{y}:Q", tooltip=tips)
+    pick = highlight(color)
+    band = base.mark_area(opacity=0.18).encode(y=alt.Y(f"{low}:Q", title=y_title or y), y2=f"{high}:Q",
+                                               opacity=faded(pick, 0.03))
+    line = base.mark_line().encode(y=f"{y}:Q", opacity=faded(pick))
+    points = base.mark_point().encode(y=f"{y}:Q", tooltip=tips, opacity=faded(pick)).add_params(pick)
     zero = alt.Chart(table).mark_rule(color="#888", strokeDash=[4, 4]).encode(y=alt.datum(0))
     return _menu(alt.layer(band, line, points, zero), table, choose, default).properties(width="container")
 
@@ -169,9 +183,10 @@ def floor_lines(table: pd.DataFrame, y: str, floor: str, color: str, title: str,
         color=color_encoding(table, color))
     tips = [alt.Tooltip(f"{color}:N"), alt.Tooltip("layer:O"), alt.Tooltip(f"{y}:Q", format=".3f", title=y_title or y),
             alt.Tooltip(f"{floor}:Q", format=".3f", title="seed floor")]
+    pick = highlight(color)
     line = base.mark_line(point=True).encode(y=alt.Y(f"{y}:Q", title=y_title or y, scale=alt.Scale(zero=False)),
-                                             tooltip=tips)
-    dashed = base.mark_line(strokeDash=[5, 4], opacity=0.7).encode(y=f"{floor}:Q", tooltip=tips)
+                                             tooltip=tips, opacity=faded(pick)).add_params(pick)
+    dashed = base.mark_line(strokeDash=[5, 4]).encode(y=f"{floor}:Q", tooltip=tips, opacity=faded(pick, 0.1))
     return _menu(alt.layer(line, dashed), table, choose, default).properties(width="container")
 
 
@@ -191,12 +206,13 @@ def heatmap(table: pd.DataFrame, x: str, y: str, value: str, title: str, subtitl
 def dots(table: pd.DataFrame, x: str, y: str, color: str, title: str, subtitle: str,
          x_title: str | None = None, choose: str | None = None, default: str | None = None) -> alt.Chart:
     """One point per row: ``x`` quantitative against the ``y`` category, coloured by ``color``."""
+    pick = highlight(color)
     chart = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).mark_point(size=90).encode(
-        x=alt.X(f"{x}:Q", title=x_title or x, scale=alt.Scale(zero=False)),
+        x=alt.X(f"{x}:Q", title=x_title or x, scale=alt.Scale(zero=False)), opacity=faded(pick),
         y=alt.Y(f"{y}:N", title=None, sort=None, axis=alt.Axis(labelLimit=320)), color=color_encoding(table, color),
         tooltip=[tooltip(table, c) for c in table.columns if c not in (x,)]
                 + [alt.Tooltip(f"{x}:Q", format=".3f", title=x_title or x)],
-    )
+    ).add_params(pick)
     return _menu(chart, table, choose, default).properties(width="container")
 
 
@@ -211,14 +227,16 @@ def seed_lines(table: pd.DataFrame, x: str, y: str, color: str, title: str, subt
     tips = [alt.Tooltip(f"{color}:N"), alt.Tooltip(f"{x}:O", title=x_title or x)]
     base = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).encode(
         x=alt.X(f"{x}:O", title=x_title or x, axis=alt.Axis(labelAngle=0)), color=color_encoding(table, color))
+    pick = highlight(color)
     mean = base.mark_line(point=True).encode(
-        y=alt.Y(f"mean({y}):Q", title=y_title or y, scale=alt.Scale(zero=False)),
+        y=alt.Y(f"mean({y}):Q", title=y_title or y, scale=alt.Scale(zero=False)), opacity=faded(pick),
         tooltip=tips + [alt.Tooltip(f"mean({y}):Q", format=".3f", title=f"mean {y_title or y}"),
                         alt.Tooltip(f"min({y}):Q", format=".3f", title="lowest seed"),
                         alt.Tooltip(f"max({y}):Q", format=".3f", title="highest seed")])
-    seeds = base.mark_point(size=25, opacity=0.5, filled=True).encode(
-        y=f"{y}:Q", tooltip=tips + [alt.Tooltip("seed:N"), alt.Tooltip(f"{y}:Q", format=".3f", title=y_title or y)])
-    layers = [mean, seeds]
+    seeds = base.mark_point(size=25, filled=True).encode(
+        y=f"{y}:Q", opacity=alt.condition(pick, alt.value(0.5), alt.value(0.08)),
+        tooltip=tips + [alt.Tooltip("seed:N"), alt.Tooltip(f"{y}:Q", format=".3f", title=y_title or y)])
+    layers = [mean.add_params(pick), seeds]
     menu = _menu_param(table, choose) if choose else None
     if menu is not None:  # each data layer filtered: the notes below have data of their own
         layers = [layer.transform_filter(alt.datum[choose] == menu) for layer in layers]
@@ -279,5 +297,5 @@ def write_mathjax(extra_dir: str | Path) -> Path:
 
 
 __all__ = ["BUNDLE_JS", "COLORS", "OTHERS", "PALETTE", "PRELOAD_JS", "book_theme", "color_encoding", "color_of",
-           "dots", "enable", "floor_lines", "heatmap", "layer_band", "layer_lines", "line_chart", "seed_lines",
+           "dots", "enable", "faded", "floor_lines", "highlight", "heatmap", "layer_band", "layer_lines", "line_chart", "seed_lines",
            "seed_points", "tooltip", "write_mathjax", "write_vega_assets"]

@@ -1,15 +1,15 @@
 """Each chapter's charts: the chapter's tidy table shaped for its one chart (a filter, a mean over
-seeds, a melt, a label column) and drawn with :mod:`lib.book.charts.base`; the chapter keeps the
-question (title, subtitle) and its axis labels."""
+seeds, a melt, a label column) and drawn with :mod:`lib.book.charts.base` or as small multiples
+(:mod:`lib.book.charts.panels`); the chapter keeps the question (title, subtitle) and its axis labels."""
 from __future__ import annotations
 
 import altair as alt
 import pandas as pd
 
-from lib.book.charts.base import dots, floor_lines, layer_band, layer_lines, line_chart, seed_lines
+from lib.book.charts.base import color_encoding, faded, floor_lines, highlight, layer_lines, seed_lines
+from lib.book.charts.panels import SCORE, panel_differences, panel_dots, panel_lines
 from lib.book.takeaways.ablation import main_chance, main_scores, mean_scores
-from lib.book.takeaways.shift import domain_label
-from lib.experiments import share_lost
+from lib.experiments import findings, share_lost
 
 
 # Chapters 1-4
@@ -28,15 +28,27 @@ def seed_mean_lines(table: pd.DataFrame, y: str, color: str, title: str, subtitl
 
 
 def difference_band(layers: pd.DataFrame, title: str, subtitle: str, y_title: str,
-                    default: str | None = None) -> alt.Chart:
-    """Chapter 3's probe score of each fine-tuned model minus the pre-trained one, layer by layer:
-    the mean over seeds as a line, their range as a band; choose the probe (``default`` first)."""
+                    order: list | None = None) -> alt.Chart:
+    """Chapter 3's probe score of each fine-tuned model minus the pre-trained one, layer by layer,
+    one panel per probe (in ``order``): the mean over seeds as a line, their range as a band, and
+    the tolerance below which a change is no change (:data:`lib.experiments.findings.TOLERANCE`)
+    as a grey band around 0, on one y axis centred on 0."""
     pre = layers[layers.model == "pre-trained"][["probe", "layer", "score"]].rename(columns={"score": "pre_trained"})
     diffs = layers[layers.model != "pre-trained"].merge(pre, on=["probe", "layer"])
     diffs = diffs.assign(difference=diffs.score - diffs.pre_trained)
     spread = diffs.groupby(["model", "probe", "layer"], as_index=False).difference.agg(["mean", "min", "max"])
-    return layer_band(spread, y="mean", low="min", high="max", color="model", choose="probe", default=default,
-                      title=title, subtitle=subtitle, y_title=y_title)
+    return panel_differences(spread, color="model", facet="probe", order=order, noise=findings.TOLERANCE,
+                             title=title, subtitle=subtitle, y_title=y_title)
+
+
+def score_panels(layers: pd.DataFrame, title: str, subtitle: str, y_title: str, y: str = "score",
+                 order: list | None = None, domain: tuple[float, float] = SCORE) -> alt.Chart:
+    """Chapter 3's ``y`` (a probe score, or its selectivity) by layer, a line per model (fine-tuned:
+    mean of seeds, the band their range), one panel per probe on a fixed axis (``domain``)."""
+    spread = layers.dropna(subset=[y]).groupby(["model", "probe", "layer"], as_index=False)[y].agg(
+        ["mean", "min", "max"]).rename(columns={"mean": y, "min": "lowest_seed", "max": "highest_seed"})
+    return panel_lines(spread, y=y, color="model", facet="probe", order=order, domain=domain, low="lowest_seed",
+                       high="highest_seed", title=title, subtitle=subtitle, y_title=y_title)
 
 
 MIX_MEASURES = {"expected_layer": "E_delta, the expected layer", "center_of_gravity": "center of gravity"}
@@ -46,37 +58,39 @@ BASELINES = {"linear": "pre-trained, linear probe", "majority": "majority class"
 
 
 def baseline_lines(layers: pd.DataFrame, control: pd.DataFrame, title: str, subtitle: str, y_title: str,
-                   default: str | None = None) -> alt.Chart:
+                   order: list | None = None) -> alt.Chart:
     """Chapter 3's pre-trained probe score by layer (mean of probe seeds) beside its baselines:
     the random-init encoder's, the linear probe's (at its layers), the majority class and the
-    linear-chain tree (flat lines); choose the probe (``default`` first)."""
+    linear-chain tree (flat lines); one panel per probe (in ``order``), scores on [0, 1]."""
     pre = layers[layers.model == "pre-trained"]
     parts = [pre.assign(series="pre-trained, MLP probe"), control.assign(series="random-init encoder, MLP probe")]
     parts += [pre.assign(score=pre[column], series=name) for column, name in BASELINES.items() if column in pre]
     table = pd.concat([part[["probe", "layer", "score", "series"]] for part in parts]).dropna(subset=["score"])
-    return layer_lines(table, y="score", color="series", choose="probe", default=default, title=title,
+    return panel_lines(table, y="score", color="series", facet="probe", order=order, title=title,
                        subtitle=subtitle, y_title=y_title)
 
 
-def mix_dots(mixes: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
-    """Chapter 3's scalar mixes: each probe's expected layer and center of gravity, one point per
-    model and seed; choose the measure (the expected layer first)."""
+def mix_dots(mixes: pd.DataFrame, title: str, subtitle: str, order: list | None = None) -> alt.Chart:
+    """Chapter 3's scalar mixes: each probe's expected layer and center of gravity side by side,
+    one point per model and seed, on the model's whole depth (0..L)."""
     where = mixes.melt(id_vars=["model", "seed", "probe"], value_vars=list(MIX_MEASURES), var_name="measure",
                        value_name="layer")
     where["measure"] = where.measure.map(MIX_MEASURES)
-    return dots(where.dropna(), x="layer", y="probe", color="model", choose="measure", title=title, subtitle=subtitle,
-                x_title="layer", default=MIX_MEASURES["expected_layer"])
+    n_layers = len([c for c in mixes if c.startswith("weight_")]) - 1
+    return panel_dots(where.dropna(), x="layer", y="probe", color="model", column="measure", title=title,
+                      subtitle=subtitle, x_title="layer", domain=(0, n_layers), order=order)
 
 
-def cumulative_lines(mixes: pd.DataFrame, title: str, subtitle: str, y_title: str) -> alt.Chart:
+def cumulative_lines(mixes: pd.DataFrame, title: str, subtitle: str, y_title: str,
+                     order: list | None = None) -> alt.Chart:
     """Chapter 3's score of the scalar mix of layers 0..l (columns ``cumulative_<l>``) by layer,
-    mean over seeds, one line per model; choose the probe."""
+    mean over seeds (band: their range), one line per model, one panel per probe on [0, 1]."""
     columns = [c for c in mixes if c.startswith("cumulative_")]
     cumulative = mixes.melt(id_vars=["model", "seed", "probe"], value_vars=columns, var_name="layer",
                             value_name="mix score")
     cumulative["layer"] = cumulative.layer.str.removeprefix("cumulative_").astype(int)
-    return layer_lines(cumulative.groupby(["model", "probe", "layer"], as_index=False)["mix score"].mean(),
-                       y="mix score", color="model", choose="probe", title=title, subtitle=subtitle, y_title=y_title)
+    return score_panels(cumulative.rename(columns={"mix score": "mix_score"}), y="mix_score", order=order,
+                        title=title, subtitle=subtitle, y_title=y_title)
 
 
 def measure_floor_lines(similarity: pd.DataFrame, title: str, subtitle: str, y_title: str,
@@ -128,38 +142,6 @@ def restored_scores(ablation: pd.DataFrame, title: str, subtitle: str) -> alt.Ch
                       marks={0: "bottom: nothing restored", n_layers: "top: nothing restored"})
 
 
-def _task_measure(similarity: pd.DataFrame) -> pd.DataFrame:
-    """``similarity`` with the column ``view``, such as "nli · rsa", that a chart's menu chooses."""
-    return similarity.assign(view=similarity.task + " · " + similarity.measure)
-
-
-def domain_layers(similarity: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
-    """Similarity with the pre-trained model by layer, a line per domain (column ``"domain "``);
-    choose the task and measure (opening on the first task's RSA)."""
-    view = _task_measure(similarity)
-    return layer_lines(view, y="value", color="domain ", choose="view", title=title, subtitle=subtitle,
-                       y_title="similarity", tooltip_extra=("seed_floor",), default=f"{view.task.iloc[0]} · rsa")
-
-
-def domain_change(similarity: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
-    """The change at the last layer (1 - similarity) per domain, in-domain and out of domain
-    coloured apart; choose the task and measure."""
-    view = _task_measure(similarity)
-    top = view[view.layer == view.layer.max()]
-    top = top.assign(change=1 - top.value, sentences=top.in_domain.map({True: "in-domain", False: "out of domain"}))
-    return dots(top[["view", "domain", "sentences", "seed_floor", "change"]], x="change", y="domain",
-                color="sentences", choose="view", title=title, subtitle=subtitle,
-                x_title="change at the last layer (1 - similarity)", default=f"{view.task.iloc[0]} · rsa")
-
-
-def domain_scores(scores: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
-    """One dot per seed: the test score per domain and metric; choose the task (opening on parsing)."""
-
-    shown = scores.assign(domain=domain_label(scores) + " · " + scores.metric)
-    return dots(shown, x="value", y="domain", color="seed", choose="task", title=title, subtitle=subtitle,
-                x_title="test score", default="parsing" if "parsing" in set(shown.task) else None)
-
-
 def change_by_layer(similarity: pd.DataFrame, title: str, subtitle: str, measure: str = "rsa",
                     inputs: str = "own") -> alt.Chart:
     """1 - ``measure`` between the pre-trained and the fine-tuned model by layer, on ``inputs``,
@@ -171,16 +153,53 @@ def change_by_layer(similarity: pd.DataFrame, title: str, subtitle: str, measure
 
 
 def losses_by_boundary(ablation: pd.DataFrame, chance: pd.Series, title: str, subtitle: str) -> alt.Chart:
-    """The share of the score above chance lost at boundary k (mean of seeds), by freezing 0..k
-    and by restoring k+1..L; choose the task."""
-
+    """The share of the score above chance lost (mean of seeds), a line per task, on two panels
+    with x axes of their own: freezing layers 0..k during fine-tuning, and restoring the
+    pre-trained weights into layers k+1..L after it; one y axis for both."""
     means = mean_scores(ablation)
-    losses = means.assign(value=share_lost(means, main_chance(chance)),
-                          evidence=means.experiment.map({"freezing": "freezing (0..k frozen)",
-                                                         "restore_top": "restoring (k+1..L restored)"}))
-    return line_chart(losses.dropna(subset="evidence"), x="k:O", y="value", color="evidence", choose="task",
-                      title=title, subtitle=subtitle, x_title="boundary k",
-                      y_title="share of the score above chance lost")
+    losses = means.assign(value=share_lost(means, main_chance(chance)))
+    n_layers = int(means.k.max())
+    pick = highlight("task")
+    y = alt.Y("value:Q", title="share of the score above chance lost",
+              scale=alt.Scale(domain=[min(0.0, float(losses.value.min())), max(1.0, float(losses.value.max()))]))
+    panels = []
+    for experiment, x_title, keep in (("freezing", "frozen during fine-tuning: layers 0..k", range(n_layers + 1)),
+                                      ("restore_top", "restored afterwards: layers k+1..L", range(n_layers))):
+        part = losses[(losses.experiment == experiment) & losses.k.isin(list(keep))]
+        tips = [alt.Tooltip("task:N"), alt.Tooltip("k:O"), alt.Tooltip("value:Q", title="share lost", format=".3f")]
+        panels.append(alt.Chart(part).mark_line(point=True).encode(
+            x=alt.X("k:O", title=x_title, axis=alt.Axis(labelAngle=0)), y=y, color=color_encoding(losses, "task"),
+            opacity=faded(pick), tooltip=tips).properties(width=260, height=200))
+    panels[0] = panels[0].add_params(pick)  # one selection, read by both panels
+    return alt.hconcat(*panels, title=alt.Title(title, subtitle=subtitle)).resolve_scale(y="shared")
+
+
+VERDICT_COLORS = {"reproduced": "#4f9a6e", "inconclusive": "#9a9a9a", "not reproduced": "#d1495b"}
+
+
+def verdict_panels(units: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
+    """One small chart per finding: each unit's estimate and interval (``estimate``, ``low``,
+    ``high``), coloured by its verdict, against the finding's threshold (a rule); ``units`` from
+    :func:`lib.takeaways.verdicts.verdict_units` (columns ``finding``, ``unit``, ``threshold``,
+    ``measure``, ``verdict``)."""
+    color = alt.Color("verdict:N", title="verdict", scale=alt.Scale(domain=list(VERDICT_COLORS),
+                                                                   range=list(VERDICT_COLORS.values())))
+    pick = highlight("verdict")
+    charts = []
+    for finding, part in units.groupby("finding", sort=False):
+        base = alt.Chart(part, title=alt.Title(finding, fontSize=12)).encode(
+            y=alt.Y("unit:N", title=None, sort=None, axis=alt.Axis(labelLimit=150)))
+        tips = [alt.Tooltip("unit:N"), alt.Tooltip("estimate:Q", format=".3f"), alt.Tooltip("low:Q", format=".3f"),
+                alt.Tooltip("high:Q", format=".3f"), alt.Tooltip("verdict:N")]
+        bar = base.mark_rule(strokeWidth=2).encode(
+            x=alt.X("low:Q", title=part.measure.iloc[0], scale=alt.Scale(zero=True)), x2="high:Q", color=color, opacity=faded(pick))
+        dot = base.mark_point(size=50, filled=True).encode(x="estimate:Q", color=color, opacity=faded(pick),
+                                                           tooltip=tips)
+        rule = alt.Chart(part.head(1)).mark_rule(color="#333", strokeDash=[4, 3]).encode(x="threshold:Q")
+        charts.append(alt.layer(rule, bar, dot).properties(width=150, height=alt.Step(14)))
+    charts[0] = charts[0].add_params(pick)  # one selection, read by every panel
+    rows = [alt.hconcat(*charts[i:i + 2]) for i in range(0, len(charts), 2)]
+    return alt.vconcat(*rows, title=alt.Title(title, subtitle=subtitle)).resolve_scale(color="shared")
 
 
 def pca_panels(table: pd.DataFrame, title: str, subtitle: str, panel_width: int = 300) -> alt.FacetChart:
@@ -191,17 +210,19 @@ def pca_panels(table: pd.DataFrame, title: str, subtitle: str, panel_width: int 
     view = table.assign(panel=[f"{m} (PC1+PC2: {v:.0%} of the variance)" for m, v in zip(table.model, table.variance)],
                         pc1=table.pc1.round(3), pc2=table.pc2.round(3)).drop(columns="variance")
     tags = sorted(view.upos.unique())
-    points = alt.Chart(view).mark_circle(size=38, opacity=0.75).encode(
+    pick = highlight("upos")
+    points = alt.Chart(view).mark_circle(size=38).encode(
         x=alt.X("pc1:Q", title="PC1", axis=alt.Axis(labels=False, ticks=False)),
         y=alt.Y("pc2:Q", title="PC2", axis=alt.Axis(labels=False, ticks=False)),
         color=alt.Color("upos:N", title="part of speech (gold)", scale=alt.Scale(domain=tags, scheme="tableau20")),
+        opacity=alt.condition(pick, alt.value(0.75), alt.value(0.06)),
         tooltip=[alt.Tooltip("word:N"), alt.Tooltip("upos:N", title="part of speech"), alt.Tooltip("model:N"),
                  alt.Tooltip("layer:O")],
-    ).properties(width=panel_width, height=panel_width)
+    ).add_params(pick).properties(width=panel_width, height=panel_width)
     return points.facet(column=alt.Column("panel:N", title=None, sort=list(dict.fromkeys(view.panel))),
                         title=alt.Title(title, subtitle=subtitle)).resolve_scale(x="independent", y="independent")
 
 
-__all__ = ["BASELINES", "MIX_MEASURES", "baseline_lines", "change_by_layer", "cumulative_lines", "difference_band", "domain_change",
-           "domain_layers", "domain_scores", "freezing_losses", "losses_by_boundary", "measure_floor_lines",
-           "metric_lines", "mix_dots", "pca_panels", "restored_scores", "seed_mean_lines", "standardising_lines"]
+__all__ = ["BASELINES", "MIX_MEASURES", "VERDICT_COLORS", "baseline_lines", "change_by_layer", "cumulative_lines",
+           "difference_band", "freezing_losses", "losses_by_boundary", "measure_floor_lines", "metric_lines", "mix_dots",
+           "pca_panels", "restored_scores", "score_panels", "seed_mean_lines", "standardising_lines", "verdict_panels"]

@@ -19,9 +19,60 @@ from lib.stats import LEVEL, Interval
 FINDINGS = ["forgetting", "top", "parsing", "domain"]  # the rows of the verdicts table, in order
 
 
-def verdict_table(verdicts: pd.DataFrame):
-    """The verdicts, one finding a row, left-aligned and wrapped."""
-    return verdicts.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "normal"})
+SHORT = {"forgetting": "No catastrophic forgetting", "top": "Changes sit mostly in the top layers",
+         "parsing": "Parsing reaches deepest", "domain": "In-domain sentences change more"}
+
+
+def verdict_units(kept: pd.DataFrame, top: pd.DataFrame, deeper: pd.DataFrame, closest: pd.DataFrame) -> pd.DataFrame:
+    """Every unit a rule judges, one row each: ``finding`` (:data:`SHORT`), ``unit`` (such as
+    "nli · coreference"), ``estimate``, ``low``, ``high``, the rule's ``threshold``, what is
+    ``measure``d, and the unit's ``verdict`` (:func:`lib.experiments.findings.judge`)."""
+    used = kept[kept.informative]
+    parts = [
+        (SHORT["forgetting"], used.task + " · " + used.probe, used.kept, used.low, used.high, findings.KEPT_MIN,
+         "share of the probe's gain kept"),
+        (SHORT["top"], top.task, top.margin, top.low, top.high, 0.0, "margin: mostly x top gap - bottom gap"),
+        (SHORT["parsing"], deeper.line.map(_LINE) + " · vs " + deeper.other, deeper.difference, deeper.low,
+         deeper.high, findings.DEEPER, "parser's share lost - the other's"),
+        (SHORT["domain"], closest.task + " · " + closest.measure.str.upper(), closest.gap, closest.low, closest.high,
+         findings.DOMAIN, "in-domain change - closest domain's"),
+    ]
+    frames = [pd.DataFrame({"finding": finding, "unit": list(unit), "estimate": list(est), "low": list(low),
+                            "high": list(high), "threshold": threshold, "measure": measure})
+              for finding, unit, est, low, high, threshold, measure in parts if len(unit)]
+    units = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["finding", "unit", "estimate", "low", "high", "threshold", "measure"])
+    return units.assign(verdict=[findings.judge(r.low, r.high, r.threshold) for r in units.itertuples()])
+
+
+_LINE = {"freezing_chance": "freezing", "freezing_frozen": "freezing (over frozen)", "restoring_chance": "restoring"}
+
+
+def verdict_table(verdicts: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
+    """The verdicts on one screen, one finding a row and one value per cell: the verdict, what the
+    rule compares with its threshold, how many units it judged reproduced, and the weakest unit
+    (lowest interval) with its estimate and interval. ``units`` from :func:`verdict_units`.
+
+    >>> units = pd.DataFrame({"finding": SHORT["top"], "unit": ["nli", "parsing"], "estimate": [0.3, 0.1],
+    ...                       "low": [0.2, -0.1], "high": [0.4, 0.3], "threshold": 0.0, "measure": "margin",
+    ...                       "verdict": ["reproduced", "inconclusive"]})
+    >>> verdicts = pd.DataFrame({"verdict": ["inconclusive"] * 4})
+    >>> verdict_table(verdicts, units).iloc[1].tolist()
+    ['inconclusive', 'margin > 0.00', '1 of 2', 'parsing', '0.10 [-0.10, 0.30]']
+    """
+    rows = []
+    for name, verdict in zip(FINDINGS, verdicts.verdict):
+        part = units[units.finding == SHORT[name]]
+        row = {"finding": SHORT[name], "verdict": verdict, "rule": "", "units reproduced": "",
+               "weakest unit": "", "its estimate [interval]": ""}
+        if len(part):
+            weakest = part.loc[(part.low if part.low.notna().any() else part.estimate).idxmin()]
+            row.update({"rule": f"{part.measure.iloc[0]} > {part.threshold.iloc[0]:.2f}",
+                        "units reproduced": f"{(part.verdict == 'reproduced').sum()} of {len(part)}",
+                        "weakest unit": weakest.unit,
+                        "its estimate [interval]": str(Interval(weakest.estimate, weakest.low, weakest.high))})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("finding")
 
 
 def probe_table(kept: pd.DataFrame) -> pd.DataFrame:
