@@ -37,12 +37,13 @@ from lib.data import (DataError, Record, load_ewt, load_gum, load_mnli, load_snl
                       load_wikipedia)
 from lib.encoders import (Encoder, Reps, Runtime, cached_layers, describe_layers, extract_layers, load_encoder,  # noqa: E402
                           model_shape, relative_change, weight_change)
-from lib.experiments import (DOMAINS, IN_DOMAIN, Ablation, DomainShift, Similarity, ablation_items, ablation_table,  # noqa: E402
+from lib.experiments import (DOMAINS, IN_DOMAIN, Ablation, DomainShift, Similarity, ablation_items, ablation_table, ablation_tables,  # noqa: E402
                              check_grid, domain_scores, domain_sentences, findings, freezing_grid, input_name,
                              input_vectors, pca_table, pos_pca, restoring, share_lost, shift_tables, similarity_table)
 from lib.finetune import (MAIN_METRIC, FineTuned, FinetuneConfig, Finetuning, Pretrained, chance_table,  # noqa: E402
-                          get_or_train, history_table, metrics_table, task_layers)
-from lib.probing import Probing, describe_probe_tasks, probe_corpora, probe_items, probe_model, probe_sentences  # noqa: E402
+                          get_or_train, get_or_train_all, history_table, metrics_table, task_layers)
+from lib.probing import (Probing, describe_probe_tasks, probe_corpora, probe_items, probe_model, probe_models,  # noqa: E402
+                         probe_sentences)
 from lib.similarity import (closest_layers, linear_cka, matrix_table, same_layer, sample_tokens, similarity_matrix,  # noqa: E402
                             versus_pretrained)
 
@@ -50,12 +51,12 @@ REPOSITORY = "https://github.com/what-happens-to-bert/book"
 
 __all__ = ["DOMAINS", "IN_DOMAIN", "MAIN_METRIC", "Ablation", "DataError", "DomainShift", "Encoder", "FineTuned",
            "FinetuneConfig", "Finetuning", "Pretrained", "Probing", "REPOSITORY", "Record", "Reps", "Runtime", "Settings",
-           "Similarity", "ablation_items", "ablation_table", "cached_layers", "calibration", "chance_table", "chapter_settings", "charts",
+           "Similarity", "ablation_items", "ablation_table", "ablation_tables", "cached_layers", "calibration", "chance_table", "chapter_settings", "charts",
            "check_grid", "check_parameters", "closest_layers", "describe_environment", "describe_layers",
            "describe_probe_tasks", "deviations", "differences_box", "domain_scores", "domain_sentences",
-           "extract_layers", "findings", "freezing_grid", "get_or_train", "glue", "history_table", "input_name",
+           "extract_layers", "findings", "freezing_grid", "get_or_train", "get_or_train_all", "glue", "history_table", "input_name",
            "input_vectors", "linear_cka", "load_encoder", "load_ewt", "load_gum", "load_mnli", "load_profile",
            "load_snli", "load_squad", "load_vader", "load_wikipedia", "matrix_table", "metrics_table", "model_shape", "pca_table", "pos_pca",
-           "probe_corpora", "probe_items", "probe_model", "probe_sentences", "relative_change", "reproduce_page", "restoring",
+           "probe_corpora", "probe_items", "probe_model", "probe_models", "probe_sentences", "relative_change", "reproduce_page", "restoring",
            "same_layer", "sample_tokens", "seed_everything", "share_lost", "shift_tables", "similarity_matrix",
            "similarity_table", "stage_settings", "takeaways", "task_layers", "versus_pretrained", "weight_change"]

@@ -145,6 +145,38 @@ def ablation_table(finetuning: Finetuning, ablation: Ablation, task: str, runtim
     return table.assign(task=task)[["task", "seed", "experiment", "k", "metric", "value"]]
 
 
+def _ablation_job(finetuning: Finetuning, ablation: Ablation, task: str, runtime: Runtime) -> None:
+    ablation_table(finetuning, ablation, task, runtime, progress=False)
+
+
+def _ablation_stored(finetuning: Finetuning, ablation: Ablation, task: str, runtime: Runtime) -> bool:
+    seeds = finetuning.seeds if ablation.seeds is None else ablation.seeds
+    grid = check_grid(ablation.grid, finetuning.model)
+    if any(stored(ablation.config(finetuning, task, seed, k), runtime) is None for k in grid for seed in seeds):
+        return False
+    tuned = [stored(finetuning.config(task, seed), runtime) for seed in seeds]
+    return all(t is not None and restoring_cached(t, finetuning.model, ablation.n_eval, runtime) for t in tuned)
+
+
+def ablation_tables(finetuning: Finetuning, ablation: Ablation, tasks: Sequence[str], runtime: Runtime,
+                    progress: bool = True) -> pd.DataFrame:
+    """:func:`ablation_table` of every task, concatenated. What is not stored yet is computed side by
+    side first, one job per task and seed (its grid models and its restorings), on one
+    single-threaded process per CPU core (:func:`lib.parallel.run_jobs`; on a GPU one after another;
+    each job freezes its own prefix, which costs a forward pass, and pays for itself on two cores)."""
+    from lib.parallel import run_jobs
+
+    for task in tasks:
+        check_task(task)
+    seeds = finetuning.seeds if ablation.seeds is None else ablation.seeds
+    jobs = [(finetuning, replace(ablation, seeds=(seed,)), task, runtime) for task in tasks for seed in seeds]
+    missing = [job for job in jobs if not _ablation_stored(*job)]
+    if missing:
+        run_jobs(_ablation_job, missing, runtime)
+    return pd.concat([ablation_table(finetuning, ablation, task, runtime, progress) for task in tasks],
+                     ignore_index=True)
+
+
 def ablation_items(finetuning: Finetuning, ablation: Ablation, task: str, runtime: Runtime,
                    progress: bool = True) -> pd.DataFrame:
     """Per test example of every freezing-grid model, what its main metric sums

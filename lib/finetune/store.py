@@ -150,6 +150,24 @@ def get_or_train(config: FinetuneConfig, runtime: Runtime, progress: bool = True
     return found
 
 
+def _train_job(config: FinetuneConfig, runtime: Runtime, progress: bool) -> None:
+    get_or_train(config, runtime, progress=progress)
+
+
+def get_or_train_all(configs: list[FinetuneConfig], runtime: Runtime, progress: bool = True) -> list[FineTuned]:
+    """:func:`get_or_train` of every config, in order: the missing ones trained side by side, one
+    single-threaded process per CPU core (:func:`lib.parallel.run_jobs`; on a GPU one after
+    another), then every model read from the store."""
+    from lib.parallel import run_jobs, worker_count
+
+    configs = list(configs)
+    missing = [c for c in configs if stored(c, runtime) is None]
+    if missing:
+        bars = progress and worker_count(runtime, len(missing)) == 0  # no progress bars from workers
+        run_jobs(_train_job, [(c, runtime, bars) for c in missing], runtime)
+    return [get_or_train(c, runtime, progress=progress) for c in configs]
+
+
 def metrics_table(models: list[FineTuned]) -> pd.DataFrame:
     """Tidy final test metrics: (task, model, seed, metric, value)."""
     return pd.DataFrame([{"task": m.task, "model": m.model, "seed": m.seed, "metric": name, "value": value}
@@ -161,4 +179,4 @@ def history_table(models: list[FineTuned]) -> pd.DataFrame:
     return pd.DataFrame([{"task": m.task, "seed": m.seed, **row} for m in models for row in m.history])
 
 
-__all__ = ["FineTuned", "get_or_train", "history_table", "metrics_table", "stored"]
+__all__ = ["FineTuned", "get_or_train", "get_or_train_all", "history_table", "metrics_table", "stored"]

@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from lib.artifacts import cached_json
+from lib.artifacts import artifact_path, cached_json
 from lib.data import Record, records_digest
 from lib.encoders.extraction import to_words
 from lib.encoders.loading import RANDOM_PREFIX
@@ -184,6 +184,25 @@ def probe_model(model: Model, corpora: dict, probing: Probing, runtime: Runtime,
     center_of_gravity, weight_<l>, cumulative_<l>``."""
     stored = _stored(model, corpora, probing, runtime, progress)
     return pd.DataFrame(stored["layers"]), pd.DataFrame(stored["mix"])
+
+
+def _probe_job(model: Model, corpora: dict, probing: Probing, runtime: Runtime, progress: bool) -> None:
+    _stored(model, corpora, probing, runtime, progress)
+
+
+def probe_models(models: Sequence[Model], corpora: dict, probing: Probing, runtime: Runtime,
+                 progress: bool = True) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """:func:`probe_model` of every model, in order: the ones not stored yet probed side by side, one
+    single-threaded process per CPU core (:func:`lib.parallel.run_jobs`; on a GPU one after
+    another), then every result read from the store."""
+    from lib.parallel import run_jobs, worker_count
+
+    models = list(models)
+    missing = [m for m in models if not artifact_path("probes", _identity(m, corpora, probing, runtime), ".json").is_file()]
+    if missing:
+        bars = progress and worker_count(runtime, len(missing)) == 0  # no progress bars from workers
+        run_jobs(_probe_job, [(m, corpora, probing, runtime, bars) for m in missing], runtime)
+    return [probe_model(m, corpora, probing, runtime, progress) for m in models]
 
 
 def probe_items(model: Model, corpora: dict, probing: Probing, runtime: Runtime,
