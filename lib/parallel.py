@@ -66,6 +66,9 @@ def _start_worker() -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
+    from lib.encoders.runtime import steady_malloc
+
+    steady_malloc()
     torch.set_num_threads(1)
     global _LIMITS
     _LIMITS = threadpool_limits(1)  # kept for the worker's life
@@ -75,7 +78,16 @@ _LIMITS = None
 
 
 def _run(job: Callable, args: tuple):
-    return job(*args)
+    """One job in a worker; afterwards the worker lets go of what the next job will not need: the
+    parsed data files it kept and the memory its tensors freed."""
+    from lib.data.loaders import _parse_once
+    from lib.encoders.runtime import release_memory
+
+    try:
+        return job(*args)
+    finally:
+        _parse_once.cache_clear()
+        release_memory()
 
 
 def run_jobs(job: Callable, jobs: Sequence[tuple], runtime: Runtime) -> list:

@@ -12,7 +12,6 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
-from sklearn.decomposition import PCA
 
 from lib.data import Record
 from lib.encoders.extraction import Reps
@@ -41,6 +40,8 @@ def pca_table(reps: Mapping[str, Reps], records: list[Record], layer: int = -1, 
     index = np.sort(np.random.default_rng(seed).choice(first.n_words, min(n_words, first.n_words), replace=False))
     words = [(records[s].words[p], records[s].upos[p] if records[s].upos else "")
              for s, p in zip(first.sentence[index], first.position[index])]
+    from sklearn.decomposition import PCA  # here, not at the top: most processes never draw this view
+
     frames = []
     for name, r in reps.items():
         vectors = r.vectors[layer].astype(np.float64)

@@ -19,12 +19,6 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.dummy import DummyClassifier
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from lib.probing.edge_probe import encode_labels
 
@@ -56,6 +50,8 @@ def majority_counts(train_labels: np.ndarray, test_labels: np.ndarray, label_set
     """
     gold = _hot(test_labels, label_set, multi_label)
     column = None if positive is None else label_set.index(positive)
+    from sklearn.dummy import DummyClassifier  # here, not at the top: a worker that never probes skips it
+
     strategies = [DummyClassifier(strategy="most_frequent")]
     if positive is not None:
         strategies.append(DummyClassifier(strategy="constant", constant=positive))
@@ -91,6 +87,12 @@ def linear_probe_counts(train: np.ndarray, train_labels: np.ndarray, test: np.nd
                         seed: int = 0) -> np.ndarray:
     """(test targets, 3) counts of a linear probe (see the module docstring) trained on features
     ``train`` (targets, features) (:func:`span_means`) and scored on ``test``."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     regression = LogisticRegression(max_iter=300, C=1.0, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # 300 lbfgs steps: close enough to compare capacity
