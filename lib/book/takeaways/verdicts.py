@@ -98,7 +98,7 @@ def intervals(units: pd.DataFrame) -> dict[str, str]:
     """Each finding's deciding quantity as the intro and other pages cite it, by glue name: the
     weakest unit its rule judges (the lowest interval: a finding that must hold for every unit holds
     only as far as that one), as "estimate [low, high]" (``i_forgetting``, ``i_top``, ...), the unit
-    (``i_forgetting_unit``), the rule's threshold (``i_forgetting_min``) and how many units it judged
+    (``i_forgetting_unit``), the rule's threshold (``i_forgetting_min``, a number; NaN: none) and how many units it judged
     reproduced (``i_forgetting_count``, "1 of 2"). ``units`` from :func:`verdict_units`; a finding
     with no unit reads "not measured".
 
@@ -107,19 +107,19 @@ def intervals(units: pd.DataFrame) -> dict[str, str]:
     ...                       "verdict": ["reproduced", "inconclusive"]})
     >>> f = intervals(units)
     >>> f["i_top"], f["i_top_unit"], f["i_top_min"], f["i_top_count"], f["i_domain"]
-    ('0.100 [-0.100, 0.300]', 'parsing', '0.00', '1 of 2', 'not measured')
+    ('0.100 [-0.100, 0.300]', 'parsing', 0.0, '1 of 2', 'not measured')
     """
     facts = {}
     for name in FINDINGS:
         part = units[units.finding == SHORT[name]]
         if not len(part):
-            facts.update({f"i_{name}": "not measured", f"i_{name}_unit": "none", f"i_{name}_min": "none",
+            facts.update({f"i_{name}": "not measured", f"i_{name}_unit": "none", f"i_{name}_min": float("nan"),
                           f"i_{name}_count": "none"})
             continue
         weakest = part.loc[(part.low if part.low.notna().any() else part.estimate).idxmin()]
         digits = 3 if name in ("top", "domain") else 2  # margins and gaps of similarity are small numbers
         facts.update({f"i_{name}": Interval(weakest.estimate, weakest.low, weakest.high).format(digits),
-                      f"i_{name}_unit": str(weakest.unit), f"i_{name}_min": f"{weakest.threshold:.2f}",
+                      f"i_{name}_unit": str(weakest.unit), f"i_{name}_min": float(weakest.threshold),
                       f"i_{name}_count": f"{(part.verdict == 'reproduced').sum()} of {len(part)}"})
     return facts
 
