@@ -65,12 +65,14 @@ def curve(means: pd.DataFrame, task: str) -> str:
     >>> means = pd.DataFrame({"task": ["nli"] * 3, "experiment": ["freezing"] * 3, "k": [0, 3, 6],
     ...                       "value": [0.8, 0.7, 0.5]})
     >>> curve(means, "nli")
-    'nli accuracy 0.800 at k = 0, then 0.700, 0.500 (k = 3, 6)'
+    "nli's accuracy goes from 0.800 (full fine-tune) to 0.700 (k = 3) and 0.500 (k = 6)"
     """
     values = means[(means.task == task) & (means.experiment == "freezing")].set_index("k").value
     metric = MAIN_METRIC[task]
-    return (f"{task} {metric.upper() if task == 'parsing' else metric} {values.iloc[0]:.3f} at k = 0, then "
-            + ", ".join(f"{v:.3f}" for v in values.iloc[1:]) + f" (k = {', '.join(str(k) for k in values.index[1:])})")
+    steps = [f"{v:.3f} (k = {k})" for k, v in values.iloc[1:].items()]
+    path = ", ".join(steps[:-1]) + f" and {steps[-1]}" if len(steps) > 1 else "".join(steps)
+    start = f"{task}'s {metric.upper() if task == 'parsing' else metric} goes from {values.iloc[0]:.3f} (full fine-tune)"
+    return f"{start} to {path}" if steps else f"{start}, the only boundary run"
 
 
 def kept(means: pd.DataFrame, task: str, experiment: str, k: int) -> str:
