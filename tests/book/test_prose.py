@@ -45,3 +45,28 @@ def test_two_pages_that_glue_one_phrase_differently_are_caught():
 
     assert contradictions({"a": page("layer 3"), "b": page("layer 3")}) == []
     assert contradictions({"a": page("layer 3"), "b": page("layer 1")}) == ["floor: a says layer 3, b says layer 1"]
+
+
+def _markdown(path: Path) -> str:
+    return "\n".join("".join(c["source"]) for c in json.loads(path.read_text(encoding="utf-8"))["cells"]
+                     if c["cell_type"] == "markdown")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
+def test_prose_refers_to_figures_by_number(path: Path):
+    """Every chart is a numbered figure: the text cites it with {numref}, not by its place on the page."""
+    stale = re.findall(r"drop-down|(?:first|second|third|last) chart|chart (?:below|above)", _markdown(path), re.I)
+    assert not stale, f"{path.name}: {stale} (cite the figure with {{numref}}`fig-...`)"
+
+
+def test_the_closing_findings_do_not_repeat_the_verdict_table():
+    found = takeaway(ROOT / "book" / "07_conclusions.ipynb")
+    assert "{numref}`fig-verdicts`" in found and "{glue:md}`e_" not in found
+
+
+def test_the_intro_gives_every_finding_its_interval():
+    from lib.book.takeaways.verdicts import FINDINGS
+
+    intro = _markdown(ROOT / "book" / "intro.ipynb")
+    missing = [name for name in FINDINGS if f"07_conclusions.ipynb::i_{name}:" not in intro]
+    assert not missing, f"the intro's findings table lacks the interval of {missing}"

@@ -65,12 +65,14 @@ def curve(means: pd.DataFrame, task: str) -> str:
     >>> means = pd.DataFrame({"task": ["nli"] * 3, "experiment": ["freezing"] * 3, "k": [0, 3, 6],
     ...                       "value": [0.8, 0.7, 0.5]})
     >>> curve(means, "nli")
-    'nli accuracy 0.800 at k = 0, then 0.700, 0.500 (k = 3, 6)'
+    "nli's accuracy goes from 0.800 (full fine-tune) to 0.700 (k = 3) and 0.500 (k = 6)"
     """
     values = means[(means.task == task) & (means.experiment == "freezing")].set_index("k").value
     metric = MAIN_METRIC[task]
-    return (f"{task} {metric.upper() if task == 'parsing' else metric} {values.iloc[0]:.3f} at k = 0, then "
-            + ", ".join(f"{v:.3f}" for v in values.iloc[1:]) + f" (k = {', '.join(str(k) for k in values.index[1:])})")
+    steps = [f"{v:.3f} (k = {k})" for k, v in values.iloc[1:].items()]
+    path = ", ".join(steps[:-1]) + f" and {steps[-1]}" if len(steps) > 1 else "".join(steps)
+    start = f"{task}'s {metric.upper() if task == 'parsing' else metric} goes from {values.iloc[0]:.3f} (full fine-tune)"
+    return f"{start} to {path}" if steps else f"{start}, the only boundary run"
 
 
 def kept(means: pd.DataFrame, task: str, experiment: str, k: int) -> str:
@@ -96,19 +98,21 @@ def _loss(task: str, cost: pd.Series) -> str:
 
 
 def contrast(cost: pd.DataFrame) -> str:
-    """Whether the parser loses a larger share above chance with its bottom half frozen than every
-    other task; ``cost``: :func:`lib.findings.freezing_cost` indexed by task.
+    """Whether, on the means of the seeds, the parser loses a larger share above chance with its
+    bottom half frozen than every other task; ``cost``: :func:`lib.findings.freezing_cost` indexed
+    by task. Without an interval this is the paper's pattern or not, not yet a verdict (chapter 7's).
 
     >>> cost = pd.DataFrame({"task": ["nli", "parsing"], "share_lost_at_half": [0.1, 0.3]}).set_index("task")
     >>> contrast(cost).split(":")[0]
-    '**reproduced**'
+    "**the paper's pattern**, on the means"
     """
     others = cost.drop(index="parsing", errors="ignore")
     if "parsing" not in cost.index or not len(others):
         return "not tested (it needs the parser and another task)"
     if bool((cost.share_lost_at_half["parsing"] > others.share_lost_at_half).all()):
-        return "**reproduced**: the parser loses a larger share than every sentence-level task"
-    return "**not reproduced** here: the parser does not lose a larger share than every sentence-level task"
+        return "**the paper's pattern**, on the means: the parser loses a larger share than every sentence-level task"
+    return ("**not the paper's pattern**, on the means: the parser does not lose a larger share than every "
+            "sentence-level task")
 
 
 def facts(table: pd.DataFrame, chance: pd.Series, n_train: dict[str, int], seeds: list[int], n_eval: int) -> dict:

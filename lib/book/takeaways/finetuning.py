@@ -76,18 +76,51 @@ def score_phrase(spread: pd.DataFrame, chance: pd.Series, task: str) -> str:
     return f"{NAMES.get(task, task)} {values} (seed range {width:.3f}; chance {chance[task, main]:.3f})"
 
 
+def _names(tasks: list[str]) -> str:
+    """``"nli, parsing and sentiment"``."""
+    return tasks[0] if len(tasks) == 1 else ", ".join(tasks[:-1]) + " and " + tasks[-1]
+
+
 def change_phrases(by_layer: pd.DataFrame) -> dict:
-    """Where the weights moved: the range of the per-layer mean changes, the task and the layer that
-    moved most, and the top layer against the layers between it and the embeddings."""
+    """Where the weights moved, as phrases chapter 2's takeaway builds its sentences from: the range
+    of the per-layer mean changes (``change_range``), the task that moved most (``most_moved``), the
+    layer each task moved most (``most_moved_layer``, one clause) and the top layer against the
+    layers between it and the embeddings (``top_vs_rest``, a sentence that says which way it goes).
+
+    >>> by_layer = pd.DataFrame({"task": ["nli"] * 3 + ["parsing"] * 3, "seed": 0, "layer": [0, 1, 2] * 2,
+    ...                          "relative_change": [0.01, 0.03, 0.02, 0.01, 0.02, 0.04]})
+    >>> f = change_phrases(by_layer)
+    >>> f["most_moved_layer"]
+    'nli moves layer 1 the most, parsing layer 2'
+    >>> f["top_vs_rest"]
+    'The top layer moves more than the layers below it for parsing (4.0% against 2.0% on average), less for nli (2.0% against 3.0%)'
+    """
     layer_means = by_layer.groupby(["task", "layer"]).relative_change.mean().unstack("layer")
     top, bottom = layer_means.columns.max(), layer_means.columns.min()
-    return {
-        "change_range": f"{layer_means.values.min():.1%} to {layer_means.values.max():.1%}",
-        "most_moved": layer_means.mean(axis=1).idxmax(),
-        "most_moved_layer": "; ".join(f"{task}: layer {int(row.idxmax())}" for task, row in layer_means.iterrows()),
-        "top_vs_rest": "; ".join(f"{task} {row[top]:.1%} at the top against {row.drop([bottom, top]).mean():.1%} "
-                                 f"on average below it" for task, row in layer_means.iterrows()),
-    }
+    peak = layer_means.idxmax(axis=1).astype(int)
+    if peak.nunique() == 1:
+        where = f"every task moves layer {peak.iloc[0]} the most"
+    else:
+        where = ", ".join(f"{task} moves layer {layer} the most" if i == 0 else f"{task} layer {layer}"
+                          for i, (task, layer) in enumerate(peak.items()))
+    rest = layer_means.drop(columns=[bottom, top]).mean(axis=1)
+    more = [t for t in layer_means.index if layer_means.loc[t, top] > rest[t]]
+    less = [t for t in layer_means.index if t not in more]
+
+    def numbers(tasks: list[str], first: bool) -> str:
+        return "; ".join(f"{t + ' ' if len(tasks) > 1 else ''}{layer_means.loc[t, top]:.1%} against {rest[t]:.1%}"
+                         + (" on average" if first and i == 0 else "") for i, t in enumerate(tasks))
+
+    if not less or not more:
+        way = "more" if more else "less"
+        top_vs_rest = (f"For {'every task' if len(layer_means) > 1 else _names(list(layer_means.index))}, the top "
+                       f"layer moves {way} than the layers between it and the embeddings ("
+                       f"{numbers(list(layer_means.index), True)})")
+    else:
+        top_vs_rest = (f"The top layer moves more than the layers below it for {_names(more)} ({numbers(more, True)}), "
+                       f"less for {_names(less)} ({numbers(less, False)})")
+    return {"change_range": f"{layer_means.values.min():.1%} to {layer_means.values.max():.1%}",
+            "most_moved": layer_means.mean(axis=1).idxmax(), "most_moved_layer": where, "top_vs_rest": top_vs_rest}
 
 
 def facts(scores: pd.DataFrame, chance: pd.Series, by_layer: pd.DataFrame, tasks: list[str],
@@ -101,7 +134,7 @@ def facts(scores: pd.DataFrame, chance: pd.Series, by_layer: pd.DataFrame, tasks
     >>> f["scores_phrase"], f["steps_phrase"], f["train_sizes"]
     ('NLI accuracy 0.650 (seed range 0.100; chance 0.340)', '200 optimizer steps', 'nli 2,000')
     >>> f["top_vs_rest"]
-    'nli 4.0% at the top against 2.0% on average below it'
+    'For nli, the top layer moves more than the layers between it and the embeddings (4.0% against 2.0% on average)'
     """
     spread = seed_spread(scores)
     return {

@@ -170,7 +170,40 @@ def forgetting_phrases(forgot: pd.DataFrame, by_layer: pd.DataFrame) -> dict:
                                  if r.drops_at != findings.NO_LAYER) or "nowhere",
         "gains_where": "; ".join(f"{r.task} {r.probe} at {r.gains_at}" for r in forgot.itertuples()
                                  if r.gains_at != findings.NO_LAYER) or "nowhere",
+        **layer_readings(by_layer),
     }
+
+
+def layer_readings(by_layer: pd.DataFrame) -> dict:
+    """What the cells that drop or gain beyond their floor say, as sentences: how many drops sit in
+    the upper half of the model (``drops_reading``) and which task gains most (``gains_reading``);
+    ``by_layer``: :func:`lib.experiments.findings.forgetting_by_layer`.
+
+    >>> by_layer = pd.DataFrame({"task": ["nli", "nli", "parsing", "parsing"], "probe": "upos", "layer": [1, 4, 3, 4],
+    ...                          "dropped": [False, True, False, False], "gained": [False, False, True, True]})
+    >>> r = layer_readings(by_layer)
+    >>> r["drops_reading"]
+    '1 of them sits in the upper half of the model (layers 3 to 4), where the paper expects a task to act'
+    >>> r["gains_reading"]
+    'parsing gains in 2 cells (upos), nli in none'
+    """
+    top = int(by_layer.layer.max())
+    upper = by_layer.layer > top / 2
+    drops = by_layer[by_layer.dropped]
+    first = int(by_layer.layer[upper].min()) if upper.any() else top
+    n_upper = int(upper[by_layer.dropped].sum())
+    readings = {"drops_reading": (f"{n_upper} of them {'sits' if n_upper == 1 else 'sit'} in the upper half of the "
+                                  f"model (layers {first} to {top}), where the paper expects a task to act")
+                if len(drops) else "No layer loses what it knew"}
+    gains = by_layer.groupby("task").gained.sum().sort_values(ascending=False, kind="stable")
+    parts = []
+    for i, (task, n) in enumerate(gains.items()):
+        probes = ", ".join(sorted(set(by_layer[(by_layer.task == task) & by_layer.gained].probe)))
+        count = f"{int(n)} cell{'s' if n != 1 else ''}" if n else "none"
+        parts.append(f"{task} gains in {count}" + (f" ({probes})" if n else "") if i == 0
+                     else f"{task} in {count}" + (f" ({probes})" if n else ""))
+    readings["gains_reading"] = ", ".join(parts) if gains.sum() else "none of the tasks gains beyond its floor"
+    return readings
 
 
 def mix_phrases(mixes: pd.DataFrame) -> dict:

@@ -54,10 +54,50 @@ def depth_by_text(raw: pd.DataFrame, texts: dict[str, str]) -> dict[str, pd.Data
     return {inputs: findings.depth_of_change(raw[raw.inputs == inputs], "rsa").set_index("task") for inputs in texts}
 
 
-def floor_phrase(first_below_floor) -> str:
-    """``"leaves its seed floor at layer 2"`` or ``"never leaves its seed floor"``."""
-    where = findings.floor_layer(first_below_floor)
-    return f"leaves its seed floor at {where}" if where else "never leaves its seed floor"
+def floors_sentence(depth: pd.DataFrame) -> str:
+    """Where each task leaves its seed floor, lowest first, and which task reaches deepest:
+    ``"parsing leaves its seed floor at layer 1, nli at layer 3: parsing reaches deepest"``.
+
+    >>> depth = pd.DataFrame({"first_below_floor": [3, 1, None]}, index=pd.Index(["nli", "parsing", "qa"], name="task"))
+    >>> floors_sentence(depth)
+    'parsing leaves its seed floor at layer 1, nli at layer 3, qa never: parsing reaches deepest'
+    """
+    order = depth.first_below_floor.astype(float).sort_values(na_position="last")
+    parts = [f"{t} {'leaves its seed floor at ' if i == 0 else 'at '}{findings.floor_layer(v)}" if v == v
+             else f"{t} {'never leaves its seed floor' if i == 0 else 'never'}"
+             for i, (t, v) in enumerate(order.items())]
+    lowest = order[order == order.min()].index.tolist()
+    if order.isna().all() or len(order) == 1:
+        return ", ".join(parts)
+    deepest = (f"{lowest[0]} reaches deepest" if len(lowest) == 1
+               else f"{' and '.join(lowest)} reach deepest alike")
+    return ", ".join(parts) + f": {deepest}"
+
+
+def bottom_sentence(depth: pd.DataFrame) -> str:
+    """The change 1 - RSA in the bottom third against the most changed layer, over the tasks, as one
+    sentence that names the task whose bottom layers changed most.
+
+    >>> depth = pd.DataFrame({"bottom_change": [0.06, 0.12], "largest_change": [0.85, 0.69],
+    ...                       "most_changed_layer": [6, 5]}, index=pd.Index(["nli", "parsing"], name="task"))
+    >>> bottom_sentence(depth)
+    "the bottom third of the layers changes by 0.06 (nli) to 0.12 (parsing), the most changed layer by 0.69 (parsing, layer 5) to 0.85 (nli, layer 6): parsing changes its bottom layers the most, and no task's bottom third changes by more than 17% of its most changed layer's change"
+    """
+    lo, hi = depth.bottom_change.idxmin(), depth.bottom_change.idxmax()
+    lo2, hi2 = depth.largest_change.idxmin(), depth.largest_change.idxmax()
+
+    def at(task: str) -> str:
+        return f"{task}, layer {int(depth.loc[task, 'most_changed_layer'])}"
+
+    if len(depth) == 1:
+        r = depth.iloc[0]
+        return (f"the bottom third of the layers changes by {r.bottom_change:.2f}, the most changed layer "
+                f"(layer {int(r.most_changed_layer)}) by {r.largest_change:.2f}")
+    share = float((depth.bottom_change / depth.largest_change).max())
+    return (f"the bottom third of the layers changes by {depth.bottom_change[lo]:.2f} ({lo}) to "
+            f"{depth.bottom_change[hi]:.2f} ({hi}), the most changed layer by {depth.largest_change[lo2]:.2f} "
+            f"({at(lo2)}) to {depth.largest_change[hi2]:.2f} ({at(hi2)}): {hi} changes its bottom layers the most, "
+            f"and no task's bottom third changes by more than {share:.0%} of its most changed layer's change")
 
 
 def closest_phrase(matrices: pd.DataFrame, task: str) -> str:
@@ -89,11 +129,9 @@ def facts(raw: pd.DataFrame, matrices: pd.DataFrame, tasks: list[str], texts: di
     top = raw[(raw.layer == raw.layer.max()) & (raw.measure == "rsa") & (raw.inputs == "own")].set_index("task")
     return {
         "similarity_tokens": similarity_tokens, "n_seeds": n_seeds,
-        "bottom_own": "; ".join(f"{t} {r.bottom_change:.2f} (most changed: layer {int(r.most_changed_layer)}, "
-                                f"{r.largest_change:.2f})" for t, r in depth["own"].iterrows()),
-        "floors_shared": "; ".join(f"{t} {floor_phrase(r.first_below_floor)}"
-                                   for t, r in depth["wikipedia"].iterrows()),
-        "floors_own": "; ".join(f"{t} {floor_phrase(r.first_below_floor)}" for t, r in depth["own"].iterrows()),
+        "bottom_own": bottom_sentence(depth["own"]),
+        **{f"floors_{'shared' if inputs == 'wikipedia' else inputs}": floors_sentence(table)
+           for inputs, table in depth.items()},
         "top_floor": "; ".join(f"{t} {r.seed_floor:.2f}" for t, r in top.iterrows() if r.seed_floor == r.seed_floor)
                      or "no floor (one seed)",
         "closest": "**What the matrices show (RSA, seed 0):** " + "; ".join(closest_phrase(matrices, t) for t in tasks)

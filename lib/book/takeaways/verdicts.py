@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from lib.book.takeaways.ablation import freezing_facts, mean_scores, tasks_of
-from lib.experiments import evidence, findings
+from lib.experiments import findings
 from lib.stats import LEVEL, Interval
 
 FINDINGS = ["forgetting", "top", "parsing", "domain"]  # the rows of the verdicts table, in order
@@ -94,44 +94,34 @@ def probe_table(kept: pd.DataFrame) -> pd.DataFrame:
     return rows.set_index(["task", "probe"])[list(columns)].round(3).rename(columns=columns)
 
 
-def forgetting_evidence(kept: pd.DataFrame) -> str:
-    """How many (task, probe) pairs keep the share the rule asks, and the lowest one."""
-    used, left = kept[kept.informative], kept[~kept.informative]
-    words = [findings.judge(r.low, r.high, findings.KEPT_MIN) for r in used.itertuples()]
-    low = used.loc[used.kept.idxmin()] if len(used) else None
-    text = (f"{words.count('reproduced')} of {len(used)} (task, probe) pairs keep more than {findings.KEPT_MIN:.2f} "
-            f"of the probe's gain over layer 0 with {LEVEL:.0%} confidence, {words.count('not reproduced')} keep "
-            f"less, {words.count('inconclusive')} are inconclusive")
-    if low is not None:
-        text += f"; the lowest: {low.task} {low.probe} {Interval(low.kept, low.low, low.high)}"
-    if len(left):
-        text += f". Left out, with no contextual gain to keep: {', '.join(sorted(set(left.probe)))}"
-    return text + f" (chapter 3; intervals: {', '.join(sorted(set(used.method)))})."
+def intervals(units: pd.DataFrame) -> dict[str, str]:
+    """Each finding's deciding quantity as the intro and other pages cite it, by glue name: the
+    weakest unit its rule judges (the lowest interval: a finding that must hold for every unit holds
+    only as far as that one), as "estimate [low, high]" (``i_forgetting``, ``i_top``, ...), the unit
+    (``i_forgetting_unit``), the rule's threshold (``i_forgetting_min``, a number; NaN: none) and how many units it judged
+    reproduced (``i_forgetting_count``, "1 of 2"). ``units`` from :func:`verdict_units`; a finding
+    with no unit reads "not measured".
 
-
-def top_evidence(top: pd.DataFrame) -> str:
-    """Per task: the gap below the seed floor in the bottom third and the upper half, the margin."""
-    return "On each task's own text, the gap below the seed floor: " + "; ".join(
-        f"{r.task} {r.bottom:.3f} in the bottom third, {r.top:.3f} in the upper half (margin "
-        f"{Interval(r.margin, r.low, r.high).format(3)}; below the floor at {findings._layer_list(r.below_at)})"
-        for r in top.itertuples()) + " (chapter 4)."
-
-
-def parsing_evidence(deeper: pd.DataFrame) -> str:
-    """Per line of evidence: the parser's share lost against each other task's, with the interval."""
-    lines = []
-    for line, group in deeper.groupby("line", sort=False):
-        lines.append(f"{evidence.LINES[line]}: parsing {group.share.iloc[0]:.0%}, " + ", ".join(
-            f"{r.other} {r.other_share:.0%} (difference {Interval(r.difference, r.low, r.high)})"
-            for r in group.itertuples()))
-    return "; ".join(lines) + " (chapter 5)." if lines else "Not measured on this profile."
-
-
-def domain_evidence(closest: pd.DataFrame) -> str:
-    """Per task and measure: in-domain against the closest out-of-domain domain at the top layer."""
-    return "At the top layer, in-domain against the closest other domain: " + "; ".join(
-        f"{r.task} by {r.measure.upper()} {r.in_domain:.3f} vs {r.closest} {r.closest_change:.3f} "
-        f"(difference {Interval(r.gap, r.low, r.high).format(3)})" for r in closest.itertuples()) + " (chapter 6)."
+    >>> units = pd.DataFrame({"finding": SHORT["top"], "unit": ["nli", "parsing"], "estimate": [0.3, 0.1],
+    ...                       "low": [0.2, -0.1], "high": [0.4, 0.3], "threshold": 0.0, "measure": "margin",
+    ...                       "verdict": ["reproduced", "inconclusive"]})
+    >>> f = intervals(units)
+    >>> f["i_top"], f["i_top_unit"], f["i_top_min"], f["i_top_count"], f["i_domain"]
+    ('0.100 [-0.100, 0.300]', 'parsing', 0.0, '1 of 2', 'not measured')
+    """
+    facts = {}
+    for name in FINDINGS:
+        part = units[units.finding == SHORT[name]]
+        if not len(part):
+            facts.update({f"i_{name}": "not measured", f"i_{name}_unit": "none", f"i_{name}_min": float("nan"),
+                          f"i_{name}_count": "none"})
+            continue
+        weakest = part.loc[(part.low if part.low.notna().any() else part.estimate).idxmin()]
+        digits = 3 if name in ("top", "domain") else 2  # margins and gaps of similarity are small numbers
+        facts.update({f"i_{name}": Interval(weakest.estimate, weakest.low, weakest.high).format(digits),
+                      f"i_{name}_unit": str(weakest.unit), f"i_{name}_min": float(weakest.threshold),
+                      f"i_{name}_count": f"{(part.verdict == 'reproduced').sum()} of {len(part)}"})
+    return facts
 
 
 def thresholds(gaps: pd.DataFrame) -> dict:
@@ -162,15 +152,15 @@ def restoring_costs(ablation: pd.DataFrame, n_layers: int) -> dict[str, str]:
 
 def facts(verdicts: pd.DataFrame, kept: pd.DataFrame, gaps: pd.DataFrame, top: pd.DataFrame, deeper: pd.DataFrame,
           closest: pd.DataFrame, layers: pd.DataFrame, ablation: pd.DataFrame, n_train: dict[str, int]) -> dict:
-    """The phrases and numbers chapter 7's prose cites, by glue name: each finding's verdict (``v_*``)
-    and evidence with intervals (``e_*``), the thresholds, the cost of restoring, the pre-trained
-    structural probe, and the scale (``n_train``: the fine-tuning examples per task, 0: all)."""
+    """The phrases and numbers chapter 7's prose (and the introduction) cite, by glue name: each
+    finding's verdict (``v_*``) and the interval of its weakest unit (``i_*``, :func:`intervals`), the
+    thresholds, the cost of restoring, the pre-trained structural probe, and the scale (``n_train``:
+    the fine-tuning examples per task, 0: all). The evidence unit by unit is the verdict figure's."""
     structural = layers[(layers.model == "pre-trained") & (layers.probe == "structural")].set_index("layer").score
     structural = structural[structural.index >= 0]
     top_k = int(layers.layer.max())
     return {**{f"v_{name}": verdict for name, verdict in zip(FINDINGS, verdicts.verdict)},
-            "e_forgetting": forgetting_evidence(kept), "e_top": top_evidence(top),
-            "e_parsing": parsing_evidence(deeper), "e_domain": domain_evidence(closest),
+            **intervals(verdict_units(kept, top, deeper, closest)),
             **thresholds(gaps), **restoring_costs(ablation, top_k),
             "uuas_best": float(structural.max()), "uuas_best_layer": int(structural.idxmax()),
             "uuas_top": float(structural.iloc[-1]), "top_layer": top_k,
