@@ -47,3 +47,21 @@ def test_machinery_is_folded_for_readers(path: Path):
     if path.stem not in ("intro", "appendix_settings"):
         assert f'lib.reproduce_page("book/{path.name}", settings)' in "".join(code[-1]["source"])
         assert "remove-input" in code[-1]["metadata"].get("tags", [])
+
+
+SCIENCE = ("lib.get_or_train_all(", "lib.probe_models(", "lib.similarity_table(", "lib.ablation_tables(",
+           "lib.shift_tables(", "lib.extract_layers(")
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem not in ("intro", "appendix_settings")],
+                         ids=lambda p: p.name)
+def test_the_science_is_shown_and_the_chart_plumbing_folded(path: Path):
+    """Code where it teaches: a cell that trains, probes, compares or ablates is on the page; a
+    cell that only draws a chart is folded (its output stays)."""
+    code = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+    for cell in code[3:-1]:
+        source, tags = "".join(cell["source"]).lstrip(), set(cell["metadata"].get("tags", []))
+        if any(call in source for call in SCIENCE):
+            assert not tags & {"hide-input", "remove-cell", "remove-input"}, source.splitlines()[0]
+        if source.startswith(("chart = lib.charts", "lib.charts.glue_figure")):
+            assert "hide-input" in tags, source.splitlines()[0]
