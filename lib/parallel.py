@@ -1,16 +1,18 @@
-"""Independent jobs of a chapter on every CPU core: one single-threaded process per core.
+"""Independent jobs of a chapter side by side, one single-threaded process per core: opt-in.
 
-A chapter's expensive work is a list of independent jobs (nine fine-tunes, eleven probed encoders)
-whose operations are small: on the book's 2-core machine a fine-tuning step on one thread takes
-about 1.35x its time on two, a probe stack about 1.4x (measured: ``bench/parallel.py``), so the
-second thread of one process mostly waits. Two one-thread processes, each on its own job, do about
-1.45x the work. On a GPU (or under torchrun) jobs run in this process, one after another.
+A chapter's expensive work is a list of independent jobs (nine fine-tunes, eleven probed encoders,
+six ablation grids). On a machine with many cores, one single-threaded worker per job can do more
+work than one process whose torch threads mostly wait on small operations. On the book's 2-core
+machine it does not, so the default runs the jobs one after another in this process, on all its
+threads. Measured there (``bench/parallel.py``, and the chapters): two workers trained chapter 2's
+fine-tunes in 150-170 s each against 65-80 s one after another on two threads, and probed two
+fine-tuned models in 87.9 s against 69.5 s.
 
-Every job on a CPU runs on one thread, in a worker or (a single job, a single core) in this process,
-so a result does not depend on how many jobs were missing from the store when it was computed.
-A job writes its result to the artifact store; the caller reads it back from there. Workers are
-spawned (not forked: torch's thread pools do not survive a fork), so a job is a module-level
-function and picklable arguments. ``BOOK_WORKERS`` caps the number of worker processes.
+``BOOK_WORKERS=N`` (N >= 2) opts in: the jobs then run on up to N spawned worker processes (not
+forked: torch's thread pools do not survive a fork), each on one thread, so a job is a module-level
+function with picklable arguments and writes its result to the artifact store, where the caller
+reads it. A worker's result is bit-identical to the same job on one thread here (tested). On a GPU
+or under torchrun, jobs always run here, one after another.
 """
 from __future__ import annotations
 
@@ -30,20 +32,19 @@ def cores() -> int:
 
 
 def worker_count(runtime: Runtime, jobs: int) -> int:
-    """How many worker processes ``jobs`` jobs get on ``runtime``: 0 (run here) on a GPU, under
-    torchrun, for fewer than two jobs or on one core; else one per core, at most one per job and at
-    most ``$BOOK_WORKERS``.
+    """How many worker processes ``jobs`` jobs get on ``runtime``: ``$BOOK_WORKERS`` (unset: 0, run
+    here), at most one per job and per core; 0 on a GPU, under torchrun, or for fewer than two.
 
     >>> from lib.encoders.runtime import Runtime
     >>> worker_count(Runtime("cuda", "bf16", "sdpa"), 9), worker_count(Runtime("cpu", "bf16", "eager"), 1)
     (0, 0)
     """
-    if runtime.device_type != "cpu" or runtime.world > 1 or jobs < 2:
-        return 0
     limit = os.environ.get("BOOK_WORKERS", "").strip()
     if limit and not (limit.isdigit() and int(limit) >= 1):
-        raise InputError(f"BOOK_WORKERS must be an integer >= 1 (worker processes), got {limit!r}")
-    n = min(jobs, cores(), int(limit) if limit else jobs)
+        raise InputError(f"BOOK_WORKERS must be an integer >= 1 (worker processes; unset: none), got {limit!r}")
+    if not limit or runtime.device_type != "cpu" or runtime.world > 1 or jobs < 2:
+        return 0
+    n = min(jobs, cores(), int(limit))
     return n if n >= 2 else 0
 
 
@@ -91,16 +92,12 @@ def _run(job: Callable, args: tuple):
 
 
 def run_jobs(job: Callable, jobs: Sequence[tuple], runtime: Runtime) -> list:
-    """``[job(*args) for args in jobs]``, on :func:`worker_count` single-threaded processes where
-    that pays (results in the order of ``jobs``). On a CPU each job runs on one thread wherever it
-    runs; on a GPU, here, as they come."""
+    """``[job(*args) for args in jobs]`` (results in the order of ``jobs``): here, one after another,
+    or on :func:`worker_count` single-threaded worker processes when ``$BOOK_WORKERS`` asks."""
     jobs = list(jobs)
     n = worker_count(runtime, len(jobs))
     if n == 0:
-        if runtime.device_type != "cpu":
-            return [job(*args) for args in jobs]
-        with one_thread():
-            return [job(*args) for args in jobs]
+        return [job(*args) for args in jobs]
     with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker) as pool:
         return list(pool.map(_run, [job] * len(jobs), jobs))
 

@@ -1,5 +1,6 @@
-"""Independent jobs side by side, one single-threaded process per core: the same results as one
-after another on one thread, in the order asked, and a clear error for a bad worker cap."""
+"""Independent jobs side by side (opt-in, ``BOOK_WORKERS``), one single-threaded process per core:
+the same results as one after another on one thread, in the order asked, and a clear error for a
+bad worker count; without it, every job runs here."""
 import os
 
 import pytest
@@ -19,18 +20,19 @@ def _where(value: int) -> tuple[int, int, int]:
 
 
 @pytest.mark.skipif(cores() < 2, reason="one core: every job runs in this process")
-def test_jobs_run_in_single_threaded_workers_in_order():
+def test_jobs_run_in_single_threaded_workers_in_order(monkeypatch):
+    monkeypatch.setenv("BOOK_WORKERS", "2")
     out = run_jobs(_where, [(i,) for i in range(4)], CPU)
     assert [value for value, _, _ in out] == [0, 1, 2, 3]
     assert {threads for _, _, threads in out} == {1}
     assert os.getpid() not in {pid for _, pid, _ in out}
-    assert worker_count(CPU, 1) == 0 and worker_count(CPU, 4) == min(4, cores())
+    assert worker_count(CPU, 1) == 0 and worker_count(CPU, 4) == 2
 
 
-def test_a_single_job_runs_here_on_one_thread():
-    before = torch.get_num_threads()
-    assert run_jobs(_where, [(7,)], CPU) == [(7, os.getpid(), 1)]
-    assert torch.get_num_threads() == before
+def test_without_the_setting_jobs_run_here(monkeypatch):
+    monkeypatch.delenv("BOOK_WORKERS", raising=False)
+    threads = torch.get_num_threads()
+    assert run_jobs(_where, [(7,), (8,)], CPU) == [(7, os.getpid(), threads), (8, os.getpid(), threads)]
 
 
 def test_the_worker_cap_is_checked(monkeypatch):
@@ -49,6 +51,7 @@ def test_models_trained_side_by_side_are_the_ones_trained_one_after_another(tiny
                               learning_rate=1e-3, seed=3),
                FinetuneConfig(task="parsing", model=str(tiny_bert_dir), n_train=64, n_dev=16, n_test=40, steps=4,
                               learning_rate=1e-3, seed=3, max_length=128)]
+    monkeypatch.setenv("BOOK_WORKERS", "2")
     monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "side-by-side"))
     together = get_or_train_all(configs, cpu_runtime, progress=False)
     monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "one-by-one"))

@@ -160,18 +160,17 @@ def _ablation_stored(finetuning: Finetuning, ablation: Ablation, task: str, runt
 
 def ablation_tables(finetuning: Finetuning, ablation: Ablation, tasks: Sequence[str], runtime: Runtime,
                     progress: bool = True) -> pd.DataFrame:
-    """:func:`ablation_table` of every task, concatenated. What is not stored yet is computed side by
-    side first, one job per task and seed (its grid models and its restorings), on one
-    single-threaded process per CPU core (:func:`lib.parallel.run_jobs`; on a GPU one after another;
-    each job freezes its own prefix, which costs a forward pass, and pays for itself on two cores)."""
-    from lib.parallel import run_jobs
+    """:func:`ablation_table` of every task, concatenated. When ``$BOOK_WORKERS`` asks, what is not
+    stored yet is computed side by side first (:func:`lib.parallel.run_jobs`), one job per task and
+    seed (its grid models and its restorings; each job freezes its own prefix, a forward pass)."""
+    from lib.parallel import run_jobs, worker_count
 
     for task in tasks:
         check_task(task)
     seeds = finetuning.seeds if ablation.seeds is None else ablation.seeds
     jobs = [(finetuning, replace(ablation, seeds=(seed,)), task, runtime) for task in tasks for seed in seeds]
     missing = [job for job in jobs if not _ablation_stored(*job)]
-    if missing:
+    if worker_count(runtime, len(missing)):
         run_jobs(_ablation_job, missing, runtime)
     return pd.concat([ablation_table(finetuning, ablation, task, runtime, progress) for task in tasks],
                      ignore_index=True)

@@ -155,9 +155,9 @@ def _train_job(config: FinetuneConfig, runtime: Runtime, progress: bool) -> None
 
 
 def get_or_train_all(configs: list[FinetuneConfig], runtime: Runtime, progress: bool = True) -> list[FineTuned]:
-    """:func:`get_or_train` of every config, in order: the missing ones trained side by side, one
-    single-threaded process per CPU core (:func:`lib.parallel.run_jobs`; on a GPU one after
-    another), then every model read from the store."""
+    """:func:`get_or_train` of every config, in order: the missing ones trained (one after another,
+    or side by side when ``$BOOK_WORKERS`` asks: :func:`lib.parallel.run_jobs`), then every model
+    read from the store."""
     from lib.parallel import run_jobs, worker_count
 
     configs = list(configs)

@@ -192,9 +192,9 @@ def _probe_job(model: Model, corpora: dict, probing: Probing, runtime: Runtime, 
 
 def probe_models(models: Sequence[Model], corpora: dict, probing: Probing, runtime: Runtime,
                  progress: bool = True) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
-    """:func:`probe_model` of every model, in order: the ones not stored yet probed side by side, one
-    single-threaded process per CPU core (:func:`lib.parallel.run_jobs`; on a GPU one after
-    another), then every result read from the store."""
+    """:func:`probe_model` of every model, in order: the ones not stored yet probed (one after
+    another, or side by side when ``$BOOK_WORKERS`` asks: :func:`lib.parallel.run_jobs`), then
+    every result read from the store."""
     from lib.parallel import run_jobs, worker_count
 
     models = list(models)
