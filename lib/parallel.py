@@ -67,9 +67,6 @@ def _start_worker() -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
-    from lib.encoders.runtime import steady_malloc
-
-    steady_malloc()
     torch.set_num_threads(1)
     global _LIMITS
     _LIMITS = threadpool_limits(1)  # kept for the worker's life

@@ -199,9 +199,6 @@ def main(argv: list[str] | None = None) -> int:
     and exit with status 2 (``--debug``: with the traceback); anything else keeps its traceback."""
     args = _parser().parse_args(argv)
     from lib.book import build as book
-    from lib.encoders.runtime import steady_malloc
-
-    steady_malloc()  # large blocks from mmap, handed back when freed (training's peak memory)
 
     start = time.perf_counter()
     try:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from lib.book.parameters import check_parameters, parameter_types, seed_everything
-from lib.encoders.runtime import Runtime, resolve_runtime, steady_malloc
+from lib.encoders.runtime import Runtime, resolve_runtime
 from lib.experiments.ablation import Ablation
 from lib.experiments.inputs import Similarity
 from lib.experiments.shift import DomainShift
@@ -67,6 +67,5 @@ def chapter_settings(namespace: Mapping) -> Settings:
     names = parameter_types()
     values = check_parameters(**{name: namespace[name] for name in names if name in namespace})
     seed_everything(values.get("seed", 0))  # python, numpy and torch; the library seeds its own steps
-    steady_malloc()  # large blocks from mmap, handed back when freed (training's peak memory)
     charts.enable()
     return stage_settings(values)

@@ -144,22 +144,6 @@ def deterministic_kernels(device: str) -> Iterator[None]:
         torch.use_deterministic_algorithms(before, warn_only=warn_only)
 
 
-M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
-
-
-def steady_malloc(threshold: int = 65536) -> None:
-    """Allocations of ``threshold`` bytes or more straight from the operating system (mmap), and
-    handed back when freed. glibc's default raises that threshold each time a large block is freed,
-    so a training run's activations (their sizes vary with the batch's length) end up in its heap,
-    fragmented: an NLI fine-tune of 120 steps on one thread peaked at 2.10 GB RSS by default and at
-    1.72 GB with the threshold fixed at 64 KiB, in the same time. A no-op where the C library has
-    no ``mallopt`` (macOS, musl). Called by every chapter's settings and every worker process."""
-    name = ctypes.util.find_library("c")
-    mallopt = getattr(ctypes.CDLL(name), "mallopt", None) if name else None
-    if mallopt is not None:
-        mallopt(M_MMAP_THRESHOLD, threshold)
-
-
 def release_memory() -> None:
     """Hand the memory a finished run freed back to the operating system.
 
