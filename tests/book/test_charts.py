@@ -321,7 +321,8 @@ def test_restoring_is_one_panel_per_task_with_chance_and_both_ends_named():
 
 def test_change_by_layer_is_on_a_fixed_axis_with_the_seed_noise_as_a_band():
     """1 - RSA on [0, 1], one panel per task, and the change two seeds alone make (1 - seed floor) drawn."""
-    spec = charts.change_by_layer(_similarity(), tasks=["nli", "parsing", "sentiment"], title="t", subtitle="s").to_dict()
+    tasks = ["nli", "parsing", "sentiment"]
+    spec = charts.change_by_layer(_similarity(), tasks=tasks, title="t", subtitle="s").to_dict()
     assert spec["facet"]["field"] == "task" and [0.0, 1.0] in _spec_values(spec, "domain")
     rows = pd.DataFrame(spec["datasets"][spec["data"]["name"]])
     assert len(rows) == 3 * 3 and ((rows.seed_noise - 0.04 * rows.layer).abs() < 1e-9).all()

@@ -147,7 +147,8 @@ def panel_floor_lines(table: pd.DataFrame, y: str, floor: str, color: str, facet
     pick = highlight(color)
     scale = alt.Scale(domain=list(domain))
     tips = [alt.Tooltip(f"{facet}:N"), alt.Tooltip(f"{color}:N"), alt.Tooltip("layer:O"),
-            alt.Tooltip(f"{y}:Q", title=y_title, format=".3f"), alt.Tooltip(f"{floor}:Q", title="seed floor", format=".3f"),
+            alt.Tooltip(f"{y}:Q", title=y_title, format=".3f"),
+            alt.Tooltip(f"{floor}:Q", title="seed floor", format=".3f"),
             *[alt.Tooltip(f"{c}:Q", title=t, format=".3f") for c, t in tooltip_extra]]
     base = alt.Chart().encode(x=alt.X("layer:O", title=LAYER, axis=alt.Axis(labelAngle=0)),
                               color=_legend_in_columns(color_encoding(table, color)))
@@ -155,7 +156,8 @@ def panel_floor_lines(table: pd.DataFrame, y: str, floor: str, color: str, facet
         y=alt.Y(f"{y}:Q", title=y_title, scale=scale), opacity=faded(pick), tooltip=tips)
     dashed = base.mark_line(strokeDash=[5, 4], point=alt.OverlayMarkDef(size=12)).encode(
         y=alt.Y(f"{floor}:Q", scale=scale), opacity=faded(pick, 0.1), tooltip=tips)
-    inner = alt.layer(solid, dashed).add_params(pick).properties(**PANEL if columns > 2 else {"width": 250, "height": 160})
+    size = PANEL if columns > 2 else {"width": 250, "height": 160}  # two columns: room for wider panels
+    inner = alt.layer(solid, dashed).add_params(pick).properties(**size)
     return _facet(inner, table, facet, order, columns, title, subtitle)
 
 
@@ -223,8 +225,9 @@ def _marks(x: str, x_title: str, marks: dict | None, last) -> list:
     text = {"color": "#555", "fontSize": 10}
     top = at.transform_filter(alt.datum[x] != last).mark_text(align="left", dx=3, baseline="top", **text).encode(
         x=x_enc, y=alt.value(2), text="note:N")
-    foot = at.transform_filter(alt.datum[x] == last).mark_text(align="right", dx=-3, baseline="bottom", **text).encode(
-        x=x_enc, y=alt.value(PANEL["height"] - 2), text="note:N")
+    foot = at.transform_filter(alt.datum[x] == last).mark_text(
+        align="right", dx=-3, baseline="bottom", **text).encode(x=x_enc, y=alt.value(PANEL["height"] - 2),
+                                                                text="note:N")
     return [rule, top, foot]  # beneath the data, so hovering a point finds the point
 
 
@@ -244,5 +247,5 @@ def panel_dots(table: pd.DataFrame, x: str, y: str, color: str, column: str, tit
                        data=table, title=alt.Title(title, subtitle=subtitle))
 
 
-__all__ = ["LAYER", "PANEL", "SCORE", "from_zero", "glue_figure", "panel_differences", "panel_dots", "panel_floor_lines",
-           "panel_heatmaps", "panel_lines", "panel_seed_lines", "score_domain", "symmetric"]
+__all__ = ["LAYER", "PANEL", "SCORE", "from_zero", "glue_figure", "panel_differences", "panel_dots",
+           "panel_floor_lines", "panel_heatmaps", "panel_lines", "panel_seed_lines", "score_domain", "symmetric"]

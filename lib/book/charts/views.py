@@ -181,9 +181,9 @@ def change_by_layer(similarity: pd.DataFrame, title: str, subtitle: str, measure
     change = part[["task", "layer"]].assign(change=1 - part.value, lowest_seed=1 - part.value_max,
                                            highest_seed=1 - part.value_min, seed_noise=1 - part.seed_floor)
     return panel_lines(change, y="change", color="task", facet="task", order=tasks, low="lowest_seed",
-                       high="highest_seed", noise="seed_noise", noise_title="two seeds apart (1 - seed floor)",
-                       domain=(0.0, max(1.0, float(change.change.max()))), title=title, subtitle=subtitle,
-                       y_title=f"change (1 - {measure.upper()})")
+                       high="highest_seed", tooltip_extra=("seed_noise",), noise="seed_noise",
+                       noise_title="two seeds apart (1 - seed floor)", title=title, subtitle=subtitle,
+                       domain=(0.0, max(1.0, float(change.change.max()))), y_title=f"change (1 - {measure.upper()})")
 
 
 def losses_by_boundary(ablation: pd.DataFrame, chance: pd.Series, title: str, subtitle: str) -> alt.Chart:
