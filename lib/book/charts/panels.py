@@ -205,8 +205,8 @@ def panel_seed_lines(table: pd.DataFrame, x: str, y: str, color: str, facet: str
         y_ref = alt.Y(f"mean({reference}):Q", scale=scale)
         rule = alt.Chart().mark_rule(color="#777", strokeDash=[4, 4]).encode(
             y=y_ref, tooltip=[alt.Tooltip(f"mean({reference}):Q", title=reference_title, format=".3f")])
-        note = alt.Chart().mark_text(align="right", dy=-6, color="#555", fontSize=10).encode(
-            y=y_ref, x=alt.value(PANEL["width"] - 2), text=alt.value(reference_title))
+        note = alt.Chart().mark_text(dy=-6, color="#555", fontSize=10).encode(  # mid-panel: clear of the ends' notes
+            y=y_ref, x=alt.value(PANEL["width"] / 2), text=alt.value(reference_title))
         layers = [rule, note, *layers]
     return _facet(alt.layer(*layers).properties(**PANEL), table, facet, order, columns, title, subtitle)
 
