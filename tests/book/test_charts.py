@@ -304,19 +304,19 @@ def test_module_change_is_one_panel_per_task_on_one_axis_from_zero():
     assert [0.0, 0.05] in _spec_values(spec, "domain") and "resolve" not in spec  # 0.041 rounded up, shared
 
 
-def test_restoring_is_one_panel_per_task_with_chance_and_both_ends_named():
+def test_restoring_is_one_panel_per_task_with_chance_and_the_lines_ends_named():
     ablation, chance = _ablation()
     spec = charts.restored_scores(ablation, chance, tasks=["sentiment", "nli"], title="t", subtitle="s").to_dict()
     assert spec["facet"]["field"] == "task" and _panels(spec) == ["sentiment", "nli"]
     assert "select" not in str(_spec_values(spec, "bind")) and [0.0, 1.0] in _spec_values(spec, "domain")
     rows = spec["datasets"][spec["data"]["name"]]
     assert {(r["task"], r["chance"]) for r in rows} == {("nli", 0.34), ("sentiment", 0.5)}
-    assert {r["experiment"] for r in rows} == {"pre-trained bottom (0..k)", "pre-trained top (k+1..L)"}
+    assert {r["experiment"] for r in rows} == {"pre-trained bottom (0..k), k = 0: nothing restored",
+                                               "pre-trained top (k+1..L), k = L: nothing restored"}
     svg = vl_convert.vegalite_to_svg(spec)
-    # per panel: 2 experiments x 3 k means and 12 seed points; each end's note once per panel
+    # per panel: 2 experiments x 3 k means and 12 seed points; the chance rule named once per panel
     assert _symbols(charts.restored_scores(ablation, chance, title="t", subtitle="s")) == 2 * (6 + 12)
-    assert svg.count(">bottom: nothing restored<") == 2 and svg.count(">top: nothing restored<") == 2
-    assert svg.count(">chance<") == 2
+    assert svg.count(">chance<") == 2 and ">pre-trained top (k+1..L), k = L: nothing restored<" in svg
 
 
 def test_change_by_layer_is_on_a_fixed_axis_with_the_seed_noise_as_a_band():

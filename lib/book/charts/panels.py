@@ -95,8 +95,7 @@ def panel_lines(table: pd.DataFrame, y: str, color: str, facet: str, title: str,
         color=_legend_in_columns(color_encoding(table, color)), opacity=faded(pick))
     layers = [base.mark_line(), base.mark_point(size=30).encode(tooltip=tips)]
     if low and high:
-        layers.insert(0, base.mark_area(opacity=0.15).encode(y=f"{low}:Q", y2=f"{high}:Q",
-                                                             opacity=faded(pick, 0.03)))
+        layers.insert(0, base.mark_area().encode(y=f"{low}:Q", y2=f"{high}:Q", opacity=faded(pick, 0.03, 0.18)))
     if noise:
         layers.insert(0, _noise_band(x, x_title, noise, noise_title, y_title, scale))
     if domain is not None:
@@ -109,7 +108,8 @@ def panel_lines(table: pd.DataFrame, y: str, color: str, facet: str, title: str,
 def _noise_band(x: str, x_title: str, noise: str, name: str, y_title: str, scale: alt.Scale) -> alt.Chart:
     """A grey area from 0 up to the column ``noise`` (its mean per ``x``), a legend entry ``name``."""
     return alt.Chart().mark_area(opacity=0.35).encode(
-        x=alt.X(x, title=x_title), y=alt.Y(f"mean({noise}):Q", title=y_title, scale=scale), y2=alt.datum(0),
+        x=alt.X(x, title=x_title, axis=alt.Axis(labelAngle=0)), y=alt.Y(f"mean({noise}):Q", title=y_title, scale=scale),
+        y2=alt.datum(0),
         fill=alt.Fill("band:N", title=None, scale=alt.Scale(range=["#bbbbbb"])),
         tooltip=[alt.Tooltip(x, title=x_title), alt.Tooltip(f"mean({noise}):Q", title=name, format=".3f")]
     ).transform_calculate(band=f"{json.dumps(name)}")
@@ -131,7 +131,7 @@ def panel_differences(table: pd.DataFrame, color: str, facet: str, title: str, s
         x=x, y=alt.Y("noise_low:Q", title=y_title, scale=scale), y2="noise_high:Q")
     zero = alt.Chart().mark_rule(color="#777", strokeDash=[4, 4]).encode(y=alt.datum(0))
     base = alt.Chart().encode(x=x, color=_legend_in_columns(color_encoding(table, color)), opacity=faded(pick))
-    seeds = base.mark_area(opacity=0.18).encode(y="min:Q", y2="max:Q", opacity=faded(pick, 0.03))
+    seeds = base.mark_area().encode(y="min:Q", y2="max:Q", opacity=faded(pick, 0.03, 0.18))
     line = base.mark_line().encode(y=alt.Y("mean:Q", scale=scale))
     points = base.mark_point(size=30).encode(y="mean:Q", tooltip=tips)
     inner = alt.layer(band, zero, seeds, line, points).add_params(pick).properties(**PANEL)
@@ -181,12 +181,10 @@ def panel_heatmaps(table: pd.DataFrame, x: str, y: str, value: str, row: str, co
 
 def panel_seed_lines(table: pd.DataFrame, x: str, y: str, color: str, facet: str, title: str, subtitle: str,
                      x_title: str, y_title: str, order: list | None = None, columns: int = 3,
-                     domain: tuple[float, float] = SCORE, marks: dict | None = None, reference: str | None = None,
-                     reference_title: str = "chance"):
+                     domain: tuple[float, float] = SCORE, reference: str | None = None, reference_title: str = "chance"):
     """The mean over seeds of ``y`` against ``x`` (ordinal) as a line per ``color`` group, each seed as
-    a small point, one panel per ``facet`` value on a y axis fixed to ``domain``. ``marks`` labels some
-    ``x`` values with a dotted rule and a note (the largest one's at the foot, reading leftwards);
-    ``reference`` (a column, one value per panel) draws a dashed rule named ``reference_title``."""
+    a small point, one panel per ``facet`` value on a y axis fixed to ``domain``; ``reference`` (a
+    column, one value per panel) draws a dashed rule named ``reference_title``."""
     pick = highlight(color)
     scale = alt.Scale(domain=list(domain))
     x_enc = alt.X(f"{x}:O", title=x_title, axis=alt.Axis(labelAngle=0))
@@ -200,35 +198,15 @@ def panel_seed_lines(table: pd.DataFrame, x: str, y: str, color: str, facet: str
     seeds = base.mark_point(size=25, filled=True).encode(
         y=alt.Y(f"{y}:Q", scale=scale), opacity=alt.condition(pick, alt.value(0.5), alt.value(0.08)),
         tooltip=tips + [alt.Tooltip("seed:N"), alt.Tooltip(f"{y}:Q", format=".3f", title=y_title)])
-    layers = [*_marks(x, x_title, marks, int(table[x].max())), mean.add_params(pick), seeds]
+    layers = [mean.add_params(pick), seeds]
     if reference:
         y_ref = alt.Y(f"mean({reference}):Q", scale=scale)
         rule = alt.Chart().mark_rule(color="#777", strokeDash=[4, 4]).encode(
             y=y_ref, tooltip=[alt.Tooltip(f"mean({reference}):Q", title=reference_title, format=".3f")])
-        note = alt.Chart().mark_text(dy=-6, color="#555", fontSize=10).encode(  # mid-panel: clear of the ends' notes
+        note = alt.Chart().mark_text(dy=-6, color="#555", fontSize=10).encode(  # mid-panel, clear of the lines' ends
             y=y_ref, x=alt.value(PANEL["width"] / 2), text=alt.value(reference_title))
         layers = [rule, note, *layers]
     return _facet(alt.layer(*layers).properties(**PANEL), table, facet, order, columns, title, subtitle)
-
-
-def _marks(x: str, x_title: str, marks: dict | None, last) -> list:
-    """Dotted rules at the ``marks``' ``x`` values with their notes, one per panel; the note at
-    ``last`` (the largest ``x``) sits at the foot and reads leftwards, the others at the top."""
-    if not marks:
-        return []
-    x_enc = alt.X(f"{x}:O", title=x_title, axis=alt.Axis(labelAngle=0))
-    note = " : ".join(f"datum.{x} == {k} ? {json.dumps(v)}" for k, v in marks.items()) + " : ''"
-    at = alt.Chart().transform_filter(alt.FieldOneOfPredicate(field=x, oneOf=list(marks))).transform_aggregate(
-        n="count()", groupby=[x]).transform_calculate(note=note)
-    tips = [alt.Tooltip(f"{x}:O", title=x_title), alt.Tooltip("note:N")]
-    rule = at.mark_rule(color="#999", strokeDash=[2, 3]).encode(x=x_enc, tooltip=tips)
-    text = {"color": "#555", "fontSize": 10}
-    top = at.transform_filter(alt.datum[x] != last).mark_text(align="left", dx=3, baseline="top", **text).encode(
-        x=x_enc, y=alt.value(2), text="note:N")
-    foot = at.transform_filter(alt.datum[x] == last).mark_text(
-        align="right", dx=-3, baseline="bottom", **text).encode(x=x_enc, y=alt.value(PANEL["height"] - 2),
-                                                                text="note:N")
-    return [rule, top, foot]  # beneath the data, so hovering a point finds the point
 
 
 def panel_dots(table: pd.DataFrame, x: str, y: str, color: str, column: str, title: str, subtitle: str,

@@ -155,20 +155,22 @@ def freezing_losses(ablation: pd.DataFrame, chance: pd.Series, title: str, subti
                       marks={0: "full fine-tune", top: "frozen encoder" if top == n_layers else f"k = {top}"})
 
 
+RESTORED = {"restore_bottom": "pre-trained bottom (0..k), k = 0: nothing restored",
+            "restore_top": "pre-trained top (k+1..L), k = L: nothing restored"}
+
+
 def restored_scores(ablation: pd.DataFrame, chance: pd.Series, title: str, subtitle: str,
                     tasks: list | None = None) -> alt.Chart:
     """The test score of the fine-tuned models with their bottom (0..k) or top (k+1..L) layers
     restored to the pre-trained weights, per boundary k, one panel per task (in ``tasks``) on
-    [0, 1] with the task's chance score (``chance`` per (task, metric)) as a dashed rule."""
+    [0, 1] with the task's chance score (``chance`` per (task, metric)) as a dashed rule; the legend
+    names the end of each line where nothing is restored."""
 
     main = main_scores(ablation)
-    restored = main[main.experiment != "freezing"].replace(
-        {"experiment": {"restore_bottom": "pre-trained bottom (0..k)", "restore_top": "pre-trained top (k+1..L)"}})
+    restored = main[main.experiment != "freezing"].replace({"experiment": RESTORED})
     restored = restored.assign(chance=restored.task.map(main_chance(chance)))
-    n_layers = int(restored.k.max())  # restoring runs k = 0..L
     return panel_seed_lines(restored, x="k", y="value", color="experiment", facet="task", order=tasks, title=title,
-                            subtitle=subtitle, x_title="boundary k", y_title="test score", reference="chance",
-                            marks={0: "bottom: nothing restored", n_layers: "top: nothing restored"})
+                            subtitle=subtitle, x_title="boundary k", y_title="test score", reference="chance")
 
 
 def change_by_layer(similarity: pd.DataFrame, title: str, subtitle: str, measure: str = "rsa",
@@ -257,7 +259,7 @@ def pca_panels(table: pd.DataFrame, title: str, subtitle: str, panel_width: int 
                         title=alt.Title(title, subtitle=subtitle)).resolve_scale(x="independent", y="independent")
 
 
-__all__ = ["BASELINES", "MIX_MEASURES", "SEED_RANGE", "VERDICT_COLORS", "baseline_lines", "change_by_layer",
+__all__ = ["BASELINES", "MIX_MEASURES", "RESTORED", "SEED_RANGE", "VERDICT_COLORS", "baseline_lines", "change_by_layer",
            "cumulative_lines", "difference_band", "freezing_losses", "losses_by_boundary", "matrix_panels",
            "measure_floor_lines", "metric_lines", "mix_dots", "module_panels", "pca_panels", "restored_scores",
            "score_panels", "seed_mean_lines", "standardising_lines", "verdict_panels"]
