@@ -177,6 +177,33 @@ def test_every_chart_with_a_legend_highlights_on_click():
             charts.change_by_layer(_similarity(), title="t", subtitle="s")]
     for chart in made:
         assert "legend" in str(_spec_values(chart.to_dict(), "bind")), chart
+        spec = chart.to_dict()
+        for param, view in _legend_selections(spec):  # Vega-Lite binds a legend only where its field is drawn
+            views = [v for name in param.get("views", []) for v in _named(spec, name)] or [view]
+            drawn = {e.get("field") for v in views for e in v.get("encoding", {}).values() if isinstance(e, dict)}
+            assert set(param["select"]["fields"]) <= drawn, (param, drawn)
+
+
+def _legend_selections(spec) -> list[tuple[dict, dict]]:
+    """Every selection bound to the legend, with the view that defines it."""
+    found = []
+    if isinstance(spec, dict):
+        found += [(p, spec) for p in spec.get("params", []) if isinstance(p, dict) and p.get("bind") == "legend"]
+        for v in spec.values():
+            found.extend(_legend_selections(v))
+    elif isinstance(spec, list):
+        for v in spec:
+            found.extend(_legend_selections(v))
+    return found
+
+
+def _named(spec, name: str) -> list[dict]:
+    """The views of a spec called ``name``."""
+    if isinstance(spec, dict):
+        return ([spec] if spec.get("name") == name else []) + [v for x in spec.values() for v in _named(x, name)]
+    if isinstance(spec, list):
+        return [v for x in spec for v in _named(x, name)]
+    return []
 
 
 def _ablation():

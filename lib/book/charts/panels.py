@@ -93,15 +93,16 @@ def panel_lines(table: pd.DataFrame, y: str, color: str, facet: str, title: str,
     base = alt.Chart().encode(
         x=alt.X(x, title=x_title, axis=alt.Axis(labelAngle=0)), y=alt.Y(f"{y}:Q", title=y_title, scale=scale),
         color=_legend_in_columns(color_encoding(table, color)), opacity=faded(pick))
-    layers = [base.mark_line(), base.mark_point(size=30).encode(tooltip=tips)]
+    # the legend's selection on a layer that draws its field (Altair lifts a layered chart's to the first layer)
+    layers = [base.mark_line().add_params(pick), base.mark_point(size=30).encode(tooltip=tips)]
     if low and high:
         layers.insert(0, base.mark_area().encode(y=f"{low}:Q", y2=f"{high}:Q", opacity=faded(pick, 0.03, 0.18)))
     if noise:
         layers.insert(0, _noise_band(x, x_title, noise, noise_title, y_title, scale))
     if domain is not None:
-        return _facet(alt.layer(*layers).add_params(pick).properties(**PANEL), table, facet, order, columns, title,
+        return _facet(alt.layer(*layers).properties(**PANEL), table, facet, order, columns, title,
                       subtitle)
-    inner = alt.layer(*layers).add_params(pick).properties(**{**PANEL, "width": 160})  # room for each own axis
+    inner = alt.layer(*layers).properties(**{**PANEL, "width": 160})  # room for each own axis
     return _facet(inner, table, facet, order, columns, title, subtitle).resolve_scale(y="independent")
 
 
@@ -134,7 +135,7 @@ def panel_differences(table: pd.DataFrame, color: str, facet: str, title: str, s
     seeds = base.mark_area().encode(y="min:Q", y2="max:Q", opacity=faded(pick, 0.03, 0.18))
     line = base.mark_line().encode(y=alt.Y("mean:Q", scale=scale))
     points = base.mark_point(size=30).encode(y="mean:Q", tooltip=tips)
-    inner = alt.layer(band, zero, seeds, line, points).add_params(pick).properties(**PANEL)
+    inner = alt.layer(band, zero, seeds, line.add_params(pick), points).properties(**PANEL)  # see panel_lines
     return _facet(inner, table, facet, order, columns, title, subtitle)
 
 
@@ -189,7 +190,8 @@ def panel_seed_lines(table: pd.DataFrame, x: str, y: str, color: str, facet: str
     scale = alt.Scale(domain=list(domain))
     x_enc = alt.X(f"{x}:O", title=x_title, axis=alt.Axis(labelAngle=0))
     tips = [alt.Tooltip(f"{facet}:N"), alt.Tooltip(f"{color}:N"), alt.Tooltip(f"{x}:O", title=x_title)]
-    base = alt.Chart().encode(x=x_enc, color=_legend_in_columns(color_encoding(table, color)))
+    legend = color_encoding(table, color).legend(columns=1, labelLimit=480)  # long labels, one per line
+    base = alt.Chart().encode(x=x_enc, color=legend)
     mean = base.mark_line(point=True).encode(
         y=alt.Y(f"mean({y}):Q", title=y_title, scale=scale), opacity=faded(pick),
         tooltip=tips + [alt.Tooltip(f"mean({y}):Q", format=".3f", title=f"mean {y_title}"),
