@@ -170,9 +170,40 @@ def test_every_chart_with_a_legend_highlights_on_click():
             charts.dots(table, x="value", y="experiment", color="task", title="t", subtitle="s"),
             charts.seed_points(table.assign(metric="accuracy"), title="t", subtitle="s"),
             charts.layer_band(table.rename(columns={"k": "layer"}), y="value", low="value", high="value",
-                              color="task", title="t", subtitle="s")]
+                              color="task", title="t", subtitle="s"),
+            charts.measure_floor_lines(_similarity(), title="t", subtitle="s", y_title="y"),
+            charts.standardising_lines(_similarity(), _similarity(), title="t", subtitle="s", y_title="y"),
+            charts.restored_scores(*_ablation(), title="t", subtitle="s"),
+            charts.change_by_layer(_similarity(), title="t", subtitle="s")]
     for chart in made:
         assert "legend" in str(_spec_values(chart.to_dict(), "bind")), chart
+        spec = chart.to_dict()
+        for param, view in _legend_selections(spec):  # Vega-Lite binds a legend only where its field is drawn
+            views = [v for name in param.get("views", []) for v in _named(spec, name)] or [view]
+            drawn = {e.get("field") for v in views for e in v.get("encoding", {}).values() if isinstance(e, dict)}
+            assert set(param["select"]["fields"]) <= drawn, (param, drawn)
+
+
+def _legend_selections(spec) -> list[tuple[dict, dict]]:
+    """Every selection bound to the legend, with the view that defines it."""
+    found = []
+    if isinstance(spec, dict):
+        found += [(p, spec) for p in spec.get("params", []) if isinstance(p, dict) and p.get("bind") == "legend"]
+        for v in spec.values():
+            found.extend(_legend_selections(v))
+    elif isinstance(spec, list):
+        for v in spec:
+            found.extend(_legend_selections(v))
+    return found
+
+
+def _named(spec, name: str) -> list[dict]:
+    """The views of a spec called ``name``."""
+    if isinstance(spec, dict):
+        return ([spec] if spec.get("name") == name else []) + [v for x in spec.values() for v in _named(x, name)]
+    if isinstance(spec, list):
+        return [v for x in spec for v in _named(x, name)]
+    return []
 
 
 def _ablation():
@@ -236,3 +267,95 @@ def test_training_curves_are_one_panel_per_task_with_the_loss_axis_from_zero():
     assert spec["facet"]["field"] == "task" and "select" not in str(_spec_values(spec, "bind"))
     assert {"zero": True} in _spec_values(spec, "scale") and spec["resolve"]["scale"]["y"] == "independent"
     assert "optimizer step" in _spec_values(spec, "title")
+
+
+def _similarity(seeds: int = 3) -> pd.DataFrame:
+    """Chapter 4's table: (task, inputs, text, layer, measure, value, value_min, value_max, seed_floor)."""
+    rows = [{"task": task, "inputs": inputs, "text": text, "layer": layer, "measure": measure,
+             "value": 1 - 0.1 * layer - 0.05 * i, "value_min": 0.99 - 0.1 * layer - 0.05 * i,
+             "value_max": 1 - 0.1 * layer - 0.05 * i, "seed_floor": 1 - 0.04 * layer if seeds > 1 else float("nan")}
+            for i, task in enumerate(("nli", "parsing", "sentiment"))
+            for inputs, text in (("own", "own text"), ("wikipedia", "Wikipedia")) for layer in range(3)
+            for measure in ("rsa", "cka", "cka_debiased")]
+    return pd.DataFrame(rows)
+
+
+def _panels(spec) -> list:
+    """The facet values of a faceted spec, as Vega-Lite orders them (the ``sort`` list)."""
+    return spec["facet"]["sort"]
+
+
+def test_similarity_by_layer_is_one_panel_per_measure_and_text_on_a_fixed_axis():
+    """RSA and CKA on each text are four panels (no menu), the seed floor dashed, y on [0, 1]."""
+    spec = charts.measure_floor_lines(_similarity(), title="t", subtitle="s", y_title="similarity").to_dict()
+    assert _panels(spec) == ["RSA · own text", "CKA · own text", "RSA · Wikipedia", "CKA · Wikipedia"]
+    assert spec["columns"] == 2 and "select" not in str(_spec_values(spec, "bind"))
+    assert [0.0, 1.0] in _spec_values(spec, "domain") and [5, 4] in _spec_values(spec, "strokeDash")
+    svg = vl_convert.vegalite_to_svg(spec)
+    assert all(panel in svg for panel in _panels(spec)) and "CKA_DEBIASED" not in svg
+
+
+def test_a_negative_similarity_widens_the_axis_instead_of_being_cut():
+    table = _similarity().assign(value=lambda t: t.value - 0.85)  # lowest -0.15
+    spec = charts.measure_floor_lines(table, title="t", subtitle="s", y_title="similarity").to_dict()
+    assert [-0.2, 1.0] in _spec_values(spec, "domain")
+
+
+def test_standardising_is_one_panel_per_task():
+    raw = _similarity()
+    spec = charts.standardising_lines(raw, raw.assign(value=raw.value - 0.1), tasks=["parsing", "nli", "sentiment"],
+                                      title="t", subtitle="s", y_title="RSA").to_dict()
+    assert spec["facet"]["field"] == "task" and _panels(spec) == ["parsing", "nli", "sentiment"]
+    assert "select" not in str(_spec_values(spec, "bind"))
+    rows = spec["datasets"][spec["data"]["name"]]
+    assert {r["view"] for r in rows} == {"raw cosine", "standardised"} and {r["measure"] for r in rows} == {"rsa"}
+
+
+def test_layer_matrices_are_one_panel_per_task_and_measure_on_one_colour_scale():
+    matrices = pd.DataFrame([{"layer_x": x, "layer_y": y, "similarity": 1 - 0.2 * abs(x - y), "task": task,
+                              "measure": measure} for task in ("nli", "parsing") for measure in ("rsa", "cka")
+                             for x in range(3) for y in range(3)])
+    spec = charts.matrix_panels(matrices, tasks=["parsing", "nli"], title="t", subtitle="s").to_dict()
+    assert spec["facet"]["row"]["sort"] == ["parsing", "nli"] and spec["facet"]["column"]["sort"] == ["RSA", "CKA"]
+    assert [0.0, 1.0] in _spec_values(spec, "domain") and "select" not in str(_spec_values(spec, "bind"))
+    svg = vl_convert.vegalite_to_svg(spec)
+    assert svg.count('role-mark') >= 4 and "RSA" in svg and "parsing" in svg
+
+
+def test_module_change_is_one_panel_per_task_on_one_axis_from_zero():
+    table = pd.DataFrame([{"task": task, "module": module, "layer": layer, "relative_change": 0.01 * layer + d}
+                          for task, d in (("nli", 0.0), ("parsing", 0.021)) for module in ("attention", "feed-forward")
+                          for layer in range(3)])
+    spec = charts.module_panels(table, tasks=["nli", "parsing"], title="t", subtitle="s", y_title="y").to_dict()
+    assert spec["facet"]["field"] == "task" and "select" not in str(_spec_values(spec, "bind"))
+    assert [0.0, 0.05] in _spec_values(spec, "domain") and "resolve" not in spec  # 0.041 rounded up, shared
+
+
+def test_restoring_is_one_panel_per_task_with_chance_and_the_lines_ends_named():
+    ablation, chance = _ablation()
+    spec = charts.restored_scores(ablation, chance, tasks=["sentiment", "nli"], title="t", subtitle="s").to_dict()
+    assert spec["facet"]["field"] == "task" and _panels(spec) == ["sentiment", "nli"]
+    assert "select" not in str(_spec_values(spec, "bind")) and [0.0, 1.0] in _spec_values(spec, "domain")
+    rows = spec["datasets"][spec["data"]["name"]]
+    assert {(r["task"], r["chance"]) for r in rows} == {("nli", 0.34), ("sentiment", 0.5)}
+    assert {r["experiment"] for r in rows} == {"pre-trained bottom (0..k), k = 0: nothing restored",
+                                               "pre-trained top (k+1..L), k = L: nothing restored"}
+    svg = vl_convert.vegalite_to_svg(spec)
+    # per panel: 2 experiments x 3 k means and 12 seed points; the chance rule named once per panel
+    assert _symbols(charts.restored_scores(ablation, chance, title="t", subtitle="s")) == 2 * (6 + 12)
+    assert svg.count(">chance<") == 2 and ">pre-trained top (k+1..L), k = L: nothing restored<" in svg
+
+
+def test_change_by_layer_is_on_a_fixed_axis_with_the_seed_noise_as_a_band():
+    """1 - RSA on [0, 1], one panel per task, and the change two seeds alone make (1 - seed floor) drawn."""
+    tasks = ["nli", "parsing", "sentiment"]
+    spec = charts.change_by_layer(_similarity(), tasks=tasks, title="t", subtitle="s").to_dict()
+    assert spec["facet"]["field"] == "task" and [0.0, 1.0] in _spec_values(spec, "domain")
+    rows = pd.DataFrame(spec["datasets"][spec["data"]["name"]])
+    assert len(rows) == 3 * 3 and ((rows.seed_noise - 0.04 * rows.layer).abs() < 1e-9).all()
+    assert ((rows.lowest_seed <= rows.change) & (rows.change <= rows.highest_seed)).all()
+    svg = vl_convert.vegalite_to_svg(spec)
+    assert "two seeds apart (1 - seed floor)" in svg
+    one_seed = charts.change_by_layer(_similarity(seeds=1), title="t", subtitle="s")  # no floor: no band, no error
+    assert "<path" in vl_convert.vegalite_to_svg(one_seed.to_dict())
+

@@ -79,9 +79,10 @@ def highlight(field: str) -> alt.Parameter:
     return alt.selection_point(fields=[field.split(":")[0]], bind="legend")
 
 
-def faded(pick: alt.Parameter, low: float = 0.15) -> alt.OpacityValue:
-    """Full opacity for the highlighted group (or every group when none is), ``low`` for the others."""
-    return alt.condition(pick, alt.value(1.0), alt.value(low))
+def faded(pick: alt.Parameter, low: float = 0.15, high: float = 1.0) -> alt.OpacityValue:
+    """Opacity ``high`` for the highlighted group (or every group when none is), ``low`` for the others;
+    a band passes its own ``high`` (the encoding overrides the mark's opacity)."""
+    return alt.condition(pick, alt.value(high), alt.value(low))
 
 
 def enable() -> None:
@@ -146,8 +147,8 @@ def layer_band(table: pd.DataFrame, y: str, low: str, high: str, color: str, tit
     tips = [alt.Tooltip(f"{color}:N"), alt.Tooltip("layer:O"), alt.Tooltip(f"{y}:Q", format=".3f", title=y_title or y),
             alt.Tooltip(f"{low}:Q", format=".3f"), alt.Tooltip(f"{high}:Q", format=".3f")]
     pick = highlight(color)
-    band = base.mark_area(opacity=0.18).encode(y=alt.Y(f"{low}:Q", title=y_title or y), y2=f"{high}:Q",
-                                               opacity=faded(pick, 0.03))
+    band = base.mark_area().encode(y=alt.Y(f"{low}:Q", title=y_title or y), y2=f"{high}:Q",
+                                   opacity=faded(pick, 0.03, 0.18))
     line = base.mark_line().encode(y=f"{y}:Q", opacity=faded(pick))
     points = base.mark_point().encode(y=f"{y}:Q", tooltip=tips, opacity=faded(pick)).add_params(pick)
     zero = alt.Chart(table).mark_rule(color="#888", strokeDash=[4, 4]).encode(y=alt.datum(0))

@@ -6,8 +6,9 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from lib.book.charts.base import color_encoding, faded, floor_lines, highlight, layer_lines, seed_lines
-from lib.book.charts.panels import SCORE, panel_differences, panel_dots, panel_lines
+from lib.book.charts.base import color_encoding, faded, highlight, layer_lines, seed_lines
+from lib.book.charts.panels import (SCORE, from_zero, panel_differences, panel_dots, panel_floor_lines, panel_heatmaps,
+                                    panel_lines, panel_seed_lines, score_domain)
 from lib.book.takeaways.ablation import main_chance, main_scores, mean_scores
 from lib.experiments import findings, share_lost
 
@@ -93,24 +94,49 @@ def cumulative_lines(mixes: pd.DataFrame, title: str, subtitle: str, y_title: st
                         title=title, subtitle=subtitle, y_title=y_title)
 
 
-def measure_floor_lines(similarity: pd.DataFrame, title: str, subtitle: str, y_title: str,
-                        default: str | None = None) -> alt.Chart:
-    """Chapter 4's similarity of each layer with its pre-trained self and its seed floor, one line per
-    task; choose the measure and text (``"RSA · own text"``); debiased CKA left out."""
+SEED_RANGE = (("value_min", "lowest seed"), ("value_max", "highest seed"))
+
+
+def measure_floor_lines(similarity: pd.DataFrame, title: str, subtitle: str, y_title: str) -> alt.Chart:
+    """Chapter 4's similarity of each layer with its pre-trained self (solid) and its seed floor
+    (dashed), a line per task, one panel per measure (RSA, CKA: columns) and text (``text``: rows,
+    in the table's order); debiased CKA left out; y on [0, 1] (lower where a similarity is negative)."""
     view = similarity[similarity.measure != "cka_debiased"]
     view = view.assign(view=view.measure.str.upper() + " · " + view.text)
-    return floor_lines(view, y="value", floor="seed_floor", color="task", choose="view", title=title,
-                       subtitle=subtitle, y_title=y_title, default=default)
+    order = [f"{m} · {t}" for t in dict.fromkeys(view.text) for m in ("RSA", "CKA")]
+    domain = score_domain(pd.concat([view.value, view.seed_floor]).dropna())
+    return panel_floor_lines(view, y="value", floor="seed_floor", color="task", facet="view", order=order,
+                             domain=domain, title=title, subtitle=subtitle, y_title=y_title, tooltip_extra=SEED_RANGE)
 
 
 def standardising_lines(raw: pd.DataFrame, standard: pd.DataFrame, title: str, subtitle: str,
-                        y_title: str) -> alt.Chart:
-    """Chapter 4's RSA on the task's own text with raw and with standardised vectors (and their
-    seed floors), one line per view; choose the task."""
+                        y_title: str, tasks: list | None = None) -> alt.Chart:
+    """Chapter 4's RSA on the task's own text with raw and with standardised vectors (solid) and
+    their seed floors (dashed), a line per view, one panel per task (in ``tasks``)."""
     views = pd.concat([raw.assign(view="raw cosine"), standard.assign(view="standardised")])
     views = views[(views.measure == "rsa") & (views.inputs == "own")]
-    return floor_lines(views, y="value", floor="seed_floor", color="view", choose="task", title=title,
-                       subtitle=subtitle, y_title=y_title)
+    domain = score_domain(pd.concat([views.value, views.seed_floor]).dropna())
+    return panel_floor_lines(views, y="value", floor="seed_floor", color="view", facet="task", order=tasks,
+                             columns=3, domain=domain, title=title, subtitle=subtitle, y_title=y_title,
+                             tooltip_extra=SEED_RANGE)
+
+
+def matrix_panels(matrices: pd.DataFrame, title: str, subtitle: str, tasks: list | None = None) -> alt.Chart:
+    """Chapter 4's layer-by-layer similarity of the pre-trained and a fine-tuned model, one matrix per
+    task (rows, in ``tasks``) and measure (columns); ``matrices``: (layer_x, layer_y, similarity,
+    task, measure), layer_x the pre-trained layer; colours on [0, 1]."""
+    table = matrices.assign(measure=matrices.measure.str.upper())
+    return panel_heatmaps(table, x="layer_x", y="layer_y", value="similarity", row="task", column="measure",
+                          rows=tasks, columns=["RSA", "CKA"], domain=score_domain(table.similarity), title=title,
+                          subtitle=subtitle, x_title="pre-trained layer", y_title="fine-tuned layer")
+
+
+def module_panels(by_module: pd.DataFrame, title: str, subtitle: str, y_title: str,
+                  tasks: list | None = None) -> alt.Chart:
+    """Chapter 2's relative change of each module type by layer (``relative_change``), a line per
+    module, one panel per task (in ``tasks``) on one y axis from 0 that holds every value."""
+    return panel_lines(by_module, y="relative_change", color="module", facet="task", order=tasks,
+                       domain=from_zero(by_module.relative_change), title=title, subtitle=subtitle, y_title=y_title)
 
 
 # Chapters 5-7
@@ -129,27 +155,37 @@ def freezing_losses(ablation: pd.DataFrame, chance: pd.Series, title: str, subti
                       marks={0: "full fine-tune", top: "frozen encoder" if top == n_layers else f"k = {top}"})
 
 
-def restored_scores(ablation: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
+RESTORED = {"restore_bottom": "pre-trained bottom (0..k), k = 0: nothing restored",
+            "restore_top": "pre-trained top (k+1..L), k = L: nothing restored"}
+
+
+def restored_scores(ablation: pd.DataFrame, chance: pd.Series, title: str, subtitle: str,
+                    tasks: list | None = None) -> alt.Chart:
     """The test score of the fine-tuned models with their bottom (0..k) or top (k+1..L) layers
-    restored to the pre-trained weights, per boundary k; choose the task."""
+    restored to the pre-trained weights, per boundary k, one panel per task (in ``tasks``) on
+    [0, 1] with the task's chance score (``chance`` per (task, metric)) as a dashed rule; the legend
+    names the end of each line where nothing is restored."""
 
     main = main_scores(ablation)
-    restored = main[main.experiment != "freezing"].replace(
-        {"experiment": {"restore_bottom": "pre-trained bottom (0..k)", "restore_top": "pre-trained top (k+1..L)"}})
-    n_layers = int(restored.k.max())  # restoring runs k = 0..L
-    return seed_lines(restored, x="k", y="value", color="experiment", choose="task", title=title, subtitle=subtitle,
-                      x_title="boundary k", y_title="test score",
-                      marks={0: "bottom: nothing restored", n_layers: "top: nothing restored"})
+    restored = main[main.experiment != "freezing"].replace({"experiment": RESTORED})
+    restored = restored.assign(chance=restored.task.map(main_chance(chance)))
+    return panel_seed_lines(restored, x="k", y="value", color="experiment", facet="task", order=tasks, title=title,
+                            subtitle=subtitle, x_title="boundary k", y_title="test score", reference="chance")
 
 
 def change_by_layer(similarity: pd.DataFrame, title: str, subtitle: str, measure: str = "rsa",
-                    inputs: str = "own") -> alt.Chart:
-    """1 - ``measure`` between the pre-trained and the fine-tuned model by layer, on ``inputs``,
-    mean of seeds, a line per task; ``similarity`` from :func:`lib.similarity_table`."""
-    change = similarity[(similarity.measure == measure) & (similarity.inputs == inputs)]
-    change = change.assign(value=1 - change.value)
-    return layer_lines(change.groupby(["task", "layer"], as_index=False).value.mean(), y="value", color="task",
-                       title=title, subtitle=subtitle, y_title=f"change (1 - {measure.upper()})")
+                    inputs: str = "own", tasks: list | None = None) -> alt.Chart:
+    """1 - ``measure`` between the pre-trained and the fine-tuned model by layer, on ``inputs``: the
+    mean of seeds as a line (their range as a band), one panel per task (in ``tasks``) on [0, 1],
+    and as a grey band what two fine-tuning seeds alone change, 1 - seed floor; ``similarity``
+    from :func:`lib.similarity_table`."""
+    part = similarity[(similarity.measure == measure) & (similarity.inputs == inputs)]
+    change = part[["task", "layer"]].assign(change=1 - part.value, lowest_seed=1 - part.value_max,
+                                           highest_seed=1 - part.value_min, seed_noise=1 - part.seed_floor)
+    return panel_lines(change, y="change", color="task", facet="task", order=tasks, low="lowest_seed",
+                       high="highest_seed", tooltip_extra=("seed_noise",), noise="seed_noise",
+                       noise_title="two seeds apart (1 - seed floor)", title=title, subtitle=subtitle,
+                       domain=(0.0, max(1.0, float(change.change.max()))), y_title=f"change (1 - {measure.upper()})")
 
 
 def losses_by_boundary(ablation: pd.DataFrame, chance: pd.Series, title: str, subtitle: str) -> alt.Chart:
@@ -223,6 +259,7 @@ def pca_panels(table: pd.DataFrame, title: str, subtitle: str, panel_width: int 
                         title=alt.Title(title, subtitle=subtitle)).resolve_scale(x="independent", y="independent")
 
 
-__all__ = ["BASELINES", "MIX_MEASURES", "VERDICT_COLORS", "baseline_lines", "change_by_layer", "cumulative_lines",
-           "difference_band", "freezing_losses", "losses_by_boundary", "measure_floor_lines", "metric_lines", "mix_dots",
-           "pca_panels", "restored_scores", "score_panels", "seed_mean_lines", "standardising_lines", "verdict_panels"]
+__all__ = ["BASELINES", "MIX_MEASURES", "RESTORED", "SEED_RANGE", "VERDICT_COLORS", "baseline_lines", "change_by_layer",
+           "cumulative_lines", "difference_band", "freezing_losses", "losses_by_boundary", "matrix_panels",
+           "measure_floor_lines", "metric_lines", "mix_dots", "module_panels", "pca_panels", "restored_scores",
+           "score_panels", "seed_mean_lines", "standardising_lines", "verdict_panels"]
