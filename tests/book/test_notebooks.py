@@ -57,11 +57,12 @@ SCIENCE = ("lib.get_or_train_all(", "lib.probe_models(", "lib.similarity_table("
                          ids=lambda p: p.name)
 def test_the_science_is_shown_and_the_chart_plumbing_folded(path: Path):
     """Code where it teaches: a cell that trains, probes, compares or ablates is on the page; a
-    cell that only draws a chart is folded (its output stays)."""
+    cell that only draws a chart is folded (its output stays). Chapter 7 only gathers the other
+    chapters' results (from their caches) before its verdicts: that cell is folded."""
     code = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
     for cell in code[3:-1]:
         source, tags = "".join(cell["source"]).lstrip(), set(cell["metadata"].get("tags", []))
-        if any(call in source for call in SCIENCE):
+        if any(call in source for call in SCIENCE) and path.stem != "07_conclusions":
             assert not tags & {"hide-input", "remove-cell", "remove-input"}, source.splitlines()[0]
         if source.startswith(("chart = lib.charts", "lib.charts.glue_figure")):
             assert "hide-input" in tags, source.splitlines()[0]
