@@ -169,9 +169,10 @@ def ablation_tables(finetuning: Finetuning, ablation: Ablation, tasks: Sequence[
         check_task(task)
     seeds = finetuning.seeds if ablation.seeds is None else ablation.seeds
     jobs = [(finetuning, replace(ablation, seeds=(seed,)), task, runtime) for task in tasks for seed in seeds]
-    missing = [job for job in jobs if not _ablation_stored(*job)]
-    if worker_count(runtime, len(missing)):
-        run_jobs(_ablation_job, missing, runtime)
+    if worker_count(runtime, len(jobs)):  # only then look up what is missing: ablation_table finds it anyway
+        missing = [job for job in jobs if not _ablation_stored(*job)]
+        if missing:
+            run_jobs(_ablation_job, missing, runtime)
     return pd.concat([ablation_table(finetuning, ablation, task, runtime, progress) for task in tasks],
                      ignore_index=True)
 
