@@ -1,6 +1,7 @@
-"""Independent jobs side by side (opt-in, ``BOOK_WORKERS``), one single-threaded process per core:
-the same results as one after another on one thread, in the order asked, and a clear error for a
-bad worker count; without it, every job runs here."""
+"""A chapter's independent jobs: by default on a CPU each in a fresh process of its own, on this
+process's threads and environment, its result or its exception brought back (``BOOK_ISOLATE=0``: here);
+side by side (opt-in, ``BOOK_WORKERS``), one single-threaded process per core. The same results as
+one after another here, in the order asked, and a clear error for a bad setting."""
 import os
 
 import pytest
@@ -10,7 +11,7 @@ from lib.encoders.runtime import Runtime
 from lib.errors import InputError
 from lib.finetune.config import FinetuneConfig
 from lib.finetune.store import get_or_train, get_or_train_all
-from lib.parallel import cores, one_thread, run_jobs, worker_count
+from lib.parallel import cores, isolates, one_thread, run_jobs, runs_elsewhere, worker_count
 
 CPU = Runtime("cpu", "fp32", "eager")
 
@@ -29,8 +30,51 @@ def test_jobs_run_in_single_threaded_workers_in_order(monkeypatch):
     assert worker_count(CPU, 1) == 0 and worker_count(CPU, 4) == 2
 
 
-def test_without_the_setting_jobs_run_here(monkeypatch):
+def _setting(name: str) -> tuple[str | None, int]:
+    return os.environ.get(name), os.getpid()
+
+
+def _fail(kind: str):
+    if kind == "error":
+        raise InputError("a job's own error")
+    os._exit(3)  # the process dies without a word
+
+
+def test_by_default_each_job_runs_in_a_fresh_process_on_this_process_threads(monkeypatch):
     monkeypatch.delenv("BOOK_WORKERS", raising=False)
+    monkeypatch.delenv("BOOK_ISOLATE", raising=False)
+    assert isolates(CPU) and runs_elsewhere(CPU, 1) and not runs_elsewhere(CPU, 0)
+    assert not isolates(Runtime("cuda", "bf16", "sdpa")) and not isolates(Runtime("cpu", "fp32", "eager", world=2))
+    threads = torch.get_num_threads()
+    out = run_jobs(_where, [(7,), (8,)], CPU)
+    assert [value for value, _, _ in out] == [7, 8]
+    pids = {pid for _, pid, _ in out}
+    assert len(pids) == 2 and os.getpid() not in pids  # one process per job, none of them this one
+    assert {t for _, _, t in out} == {threads}
+    # the environment of the moment, not the one the forkserver started with
+    monkeypatch.setenv("BOOK_PARALLEL_TEST", "now")
+    assert run_jobs(_setting, [("BOOK_PARALLEL_TEST",)], CPU)[0][0] == "now"
+
+
+def test_a_job_s_failure_comes_back_clearly(monkeypatch):
+    monkeypatch.delenv("BOOK_WORKERS", raising=False)
+    monkeypatch.delenv("BOOK_ISOLATE", raising=False)
+    with pytest.raises(InputError, match="a job's own error") as raised:
+        run_jobs(_fail, [("error",)], CPU)
+    assert "in the job's own process" in "".join(getattr(raised.value, "__notes__", []))
+    with pytest.raises(RuntimeError, match=r"_fail ended without a result \(exit status 3; .*BOOK_ISOLATE=0"):
+        run_jobs(_fail, [("exit",)], CPU)
+
+
+def test_the_isolation_setting_is_checked(monkeypatch):
+    monkeypatch.setenv("BOOK_ISOLATE", "yes")
+    with pytest.raises(InputError, match="BOOK_ISOLATE must be 0 .* or 1"):
+        isolates(CPU)
+
+
+def test_without_the_settings_jobs_run_here(monkeypatch):
+    monkeypatch.delenv("BOOK_WORKERS", raising=False)
+    monkeypatch.setenv("BOOK_ISOLATE", "0")
     threads = torch.get_num_threads()
     assert run_jobs(_where, [(7,), (8,)], CPU) == [(7, os.getpid(), threads), (8, os.getpid(), threads)]
 
@@ -61,3 +105,21 @@ def test_models_trained_side_by_side_are_the_ones_trained_one_after_another(tiny
     for a, b in zip(together, alone):
         assert a.manifest["weights_sha256"] == b.manifest["weights_sha256"]
         assert a.metrics == b.metrics
+
+
+def test_a_model_trained_in_its_own_process_is_the_one_trained_here(tiny_bert_dir, cpu_runtime, tmp_path,
+                                                                    monkeypatch):
+    """A real fine-tune (parsing on EWT, a tiny BERT) in a fresh process (the default) gives
+    bit-identical weights and the same test metrics as the same config trained in this process."""
+    config = FinetuneConfig(task="parsing", model=str(tiny_bert_dir), n_train=64, n_dev=16, n_test=40, steps=4,
+                            learning_rate=1e-3, seed=5, max_length=128)
+    monkeypatch.delenv("BOOK_WORKERS", raising=False)
+    monkeypatch.delenv("BOOK_ISOLATE", raising=False)
+    monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "fresh"))
+    there, = get_or_train_all([config], cpu_runtime, progress=False)
+    monkeypatch.setenv("BOOK_ISOLATE", "0")
+    monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "here"))
+    here, = get_or_train_all([config], cpu_runtime, progress=False)
+    assert str(tmp_path / "fresh") in str(there.checkpoint) and str(tmp_path / "here") in str(here.checkpoint)
+    assert there.manifest["weights_sha256"] == here.manifest["weights_sha256"]
+    assert there.metrics == here.metrics

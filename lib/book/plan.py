@@ -197,13 +197,15 @@ def plan(profile: str, device: str = "auto", overrides: dict | None = None, step
     test_sents = {c: PROBE_SENTENCES[c][1] if values["probe_test_sentences"] == 0 else
                   min(values["probe_test_sentences"], PROBE_SENTENCES[c][1]) for c in corpora}
     per_model_probes = sum((train_sents[c] + test_sents[c]) * extract for c in corpora)
+    control_probes = 0.0
     for t in probe_tasks:
         if t == "structural":
             per_model_probes += train_sents["ewt"] * values["structural_epochs"] * structural
             continue
         targets = train_sents[PROBE_CORPUS[t]] * TARGETS_PER_SENTENCE[t]
-        stacks = 1.5 if t in CONTROLLED else 1.0  # the control stack has the per-layer probes only
-        per_model_probes += targets * values["probe_epochs"] * probe * stacks
+        per_model_probes += targets * values["probe_epochs"] * probe
+        if t in CONTROLLED:  # the control stack (per-layer probes only), on the pre-trained encoder alone
+            control_probes += targets * values["probe_epochs"] * probe * 0.5
     pairs = len(seeds) * (len(seeds) - 1) // 2
     texts = 2  # each task's own text and the shared Wikipedia pool
     own_sentences = values["probe_test_sentences"] or PROBE_SENTENCES["ewt"][1]
@@ -231,7 +233,7 @@ def plan(profile: str, device: str = "auto", overrides: dict | None = None, step
         "02_finetuning": sum(len(seeds) * (finetune(t, values["n_train"][t], bs)
                                            + evaluate(t, values["n_dev"], 1) * DEV_POINTS + evaluate(t, values["n_test"]))
                              for t in tasks),
-        "03_probing": n_models * per_model_probes,
+        "03_probing": n_models * per_model_probes + control_probes,
         "04_similarity": similarity,
         "05_ablations": ablation,
         "06_domain_shift": shift,

@@ -76,8 +76,8 @@ def similarity_report(table: pd.DataFrame) -> list[dict]:
 
 def probe_report(layers: pd.DataFrame, mix: pd.DataFrame, control: pd.DataFrame | None = None) -> dict:
     """``probe``: per layer, score (mean of probe seeds, with each seed's), control, selectivity and
-    the linear probe's score where fitted; the all-layer mix's score, with its expected layer,
-    center of gravity and the cumulative mixes' scores; the baselines (majority class, layer 0,
+    the linear probe's score where fitted; the all-layer mix's score, with its center of gravity
+    and (a pre-trained encoder) its expected layer and the cumulative mixes' scores; the baselines (majority class, layer 0,
     linear chain for the structural probe, and the random-init encoder ``control``'s layers) and
     whether the probe is informative."""
     by_layer = layers.groupby("layer", as_index=False).mean(numeric_only=True)  # over probe seeds
@@ -92,7 +92,8 @@ def probe_report(layers: pd.DataFrame, mix: pd.DataFrame, control: pd.DataFrame 
         row = mix.mean(numeric_only=True)
         report.update(mix={"score": rounded(row.score), "probe_seed_range": rounded(mix.score.max() - mix.score.min())},
                       expected_layer=number(row.expected_layer), center_of_gravity=float(row.center_of_gravity),
-                      cumulative=[float(row[f"cumulative_{e['layer']}"]) for e in entries])
+                      cumulative=[float(row[f"cumulative_{e['layer']}"]) for e in entries]
+                      if f"cumulative_{entries[0]['layer']}" in row else None)  # the pre-trained encoder's only
     first = layers.iloc[0]
     baselines = {"majority": rounded(first.get("majority")), "layer_0": rounded(entries[0]["score"])}
     if "linear_chain" in layers:

@@ -160,19 +160,21 @@ def _ablation_stored(finetuning: Finetuning, ablation: Ablation, task: str, runt
 
 def ablation_tables(finetuning: Finetuning, ablation: Ablation, tasks: Sequence[str], runtime: Runtime,
                     progress: bool = True) -> pd.DataFrame:
-    """:func:`ablation_table` of every task, concatenated. When ``$BOOK_WORKERS`` asks, what is not
-    stored yet is computed side by side first (:func:`lib.parallel.run_jobs`), one job per task and
-    seed (its grid models and its restorings; each job freezes its own prefix, a forward pass)."""
-    from lib.parallel import run_jobs, worker_count
+    """:func:`ablation_table` of every task, concatenated. What is not stored yet is computed first,
+    one job per task and seed (its grid models and its restorings; each job freezes its own prefix, a
+    forward pass), each job in a fresh process on a CPU, side by side when ``$BOOK_WORKERS`` asks
+    (:func:`lib.parallel.run_jobs`); otherwise :func:`ablation_table` computes it here."""
+    from lib.parallel import run_jobs, runs_elsewhere
 
     for task in tasks:
         check_task(task)
     seeds = finetuning.seeds if ablation.seeds is None else ablation.seeds
     jobs = [(finetuning, replace(ablation, seeds=(seed,)), task, runtime) for task in tasks for seed in seeds]
-    if worker_count(runtime, len(jobs)):  # only then look up what is missing: ablation_table finds it anyway
+    if runs_elsewhere(runtime, len(jobs)):  # only then look up what is missing: ablation_table finds it anyway
         missing = [job for job in jobs if not _ablation_stored(*job)]
         if missing:
-            run_jobs(_ablation_job, missing, runtime)
+            run_jobs(_ablation_job, missing, runtime,
+                     label=(lambda f, a, task, *_: f"ablated {task}, seed {a.seeds[0]}") if progress else None)
     return pd.concat([ablation_table(finetuning, ablation, task, runtime, progress) for task in tasks],
                      ignore_index=True)
 

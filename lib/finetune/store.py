@@ -155,16 +155,17 @@ def _train_job(config: FinetuneConfig, runtime: Runtime, progress: bool) -> None
 
 
 def get_or_train_all(configs: list[FinetuneConfig], runtime: Runtime, progress: bool = True) -> list[FineTuned]:
-    """:func:`get_or_train` of every config, in order: the missing ones trained (one after another,
-    or side by side when ``$BOOK_WORKERS`` asks: :func:`lib.parallel.run_jobs`), then every model
-    read from the store."""
-    from lib.parallel import run_jobs, worker_count
+    """:func:`get_or_train` of every config, in order: the missing ones trained (each in a fresh
+    process on a CPU, else here, one after another; side by side when ``$BOOK_WORKERS`` asks:
+    :func:`lib.parallel.run_jobs`), then every model read from the store."""
+    from lib.parallel import run_jobs, runs_elsewhere
 
     configs = list(configs)
     missing = [c for c in configs if stored(c, runtime) is None]
     if missing:
-        bars = progress and worker_count(runtime, len(missing)) == 0  # no progress bars from workers
-        run_jobs(_train_job, [(c, runtime, bars) for c in missing], runtime)
+        elsewhere = runs_elsewhere(runtime, len(missing))  # a line per model there instead of progress bars
+        run_jobs(_train_job, [(c, runtime, progress and not elsewhere) for c in missing], runtime,
+                 label=(lambda c, *_: f"trained {c.task}, seed {c.seed}") if progress else None)
     return [get_or_train(c, runtime, progress=progress) for c in configs]
 
 

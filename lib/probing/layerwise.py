@@ -160,19 +160,25 @@ class EdgeTask:
 
 
 def edge_task_probes(edge: EdgeTask, train: Reps, test: Reps, seed: int, training: EdgeTraining = EdgeTraining(),
-                     layers=None, control: bool = True, mixes: bool = True) -> tuple[pd.DataFrame, dict | None, dict]:
+                     layers=None, control: bool = True, mixes: bool = True,
+                     cumulative: bool = True) -> tuple[pd.DataFrame, dict | None, dict]:
     """An edge task's per-layer table (``layer, score, best_epoch``; ``control``, ``selectivity``
     where a control is defined; the counts of targets), with ``mixes`` its cumulative scalar mixes
     (:func:`cumulative_mixes`: score, weights, center of gravity, cumulative scores, expected layer,
     best epoch), and the per-sentence counts ``{layer: (sentences, 3)}`` (the mix of all layers:
     :data:`MIX`). Per-layer probes and mixes train side by side in one early-stopped pass
-    (:class:`lib.probing.edge_probe.EdgeProbes`), the control probes in a second one."""
+    (:class:`lib.probing.edge_probe.EdgeProbes`), the control probes in a second one. Without
+    ``cumulative``, the mix of all layers alone (score, weights, center of gravity; no cumulative
+    scores, expected layer NaN): the per-layer probes are the same either way."""
     layers = check_layers(layers, train)
     n = len(train.layers)
     single = layer_masks(n)[[train.layers.index(layer) for layer in layers]]
     # the mix of the first layer alone is its per-layer probe: trained once, here if not asked for
     first = [] if train.layers[0] in layers else [layer_masks(n)[:1]]
-    masks = torch.cat([single, *first, layer_masks(n, single=False, cumulative=True)]) if mixes else single
+    if mixes and not cumulative:
+        masks = torch.cat([single, torch.ones(1, n, dtype=torch.bool)])
+    else:
+        masks = torch.cat([single, *first, layer_masks(n, single=False, cumulative=True)]) if mixes else single
     counts, probes = edge.counts(train.vectors, test.vectors, seed, training, masks=masks)
     scores = [score_of(c) for c in counts]
     table = pd.DataFrame({"layer": layers, "score": scores[:len(layers)],
@@ -186,12 +192,14 @@ def edge_task_probes(edge: EdgeTask, train: Reps, test: Reps, seed: int, trainin
     by_layer = dict(zip(layers, counts[:len(layers)]))
     if not mixes:
         return table, None, by_layer
-    cumulative = ([scores[len(layers)]] if first else [scores[layers.index(train.layers[0])]]) + \
-        scores[len(layers) + len(first):]
     weights = probes.weights()[-1].tolist()
-    mix = {"score": cumulative[-1], "weights": dict(zip(train.layers, weights)),
+    mix = {"score": scores[-1], "weights": dict(zip(train.layers, weights)),
            "center_of_gravity": float(np.dot(train.layers, weights)), "best_epoch": int(probes.best_epoch_[-1]),
-           "cumulative": dict(zip(train.layers, cumulative)), "expected_layer": expected_layer(cumulative)}
+           "cumulative": {}, "expected_layer": float("nan")}
+    if cumulative:
+        scores_0_to_l = ([scores[len(layers)]] if first else [scores[layers.index(train.layers[0])]]) + \
+            scores[len(layers) + len(first):]
+        mix.update(cumulative=dict(zip(train.layers, scores_0_to_l)), expected_layer=expected_layer(scores_0_to_l))
     return table, mix, {**by_layer, MIX: counts[-1]}
 
 

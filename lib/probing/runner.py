@@ -112,8 +112,13 @@ class Probing:
     probe; ``pooling`` of word vectors for the structural probe; ``seed`` of every probe, and
     ``seeds`` probe seeds (``seed``, ``seed + 1``, ...) for a pre-trained encoder (a fine-tuned
     model is probed with ``seed`` alone, its fine-tuning seeds give the spread; a random-init
-    control with ``seed`` alone, to save time). ``seeds`` is the
-    library's, not a chapter parameter, so that every chapter finds the same stored probes."""
+    control with ``seed`` alone, to save time). Two parts run on the pre-trained encoder only
+    (:meth:`full`): the control tasks (selectivity), which ask whether the probe or the layer holds
+    a score, a question about the probe that the pre-trained encoder answers; and the cumulative
+    scalar mixes of layers ``0..l`` behind the expected layer (every model gets the mix of all
+    layers, its weights and center of gravity). On the nine fine-tuned models and the random-init
+    control they cost about half the probing time. ``seeds`` is the library's, not a chapter
+    parameter, so that every chapter finds the same stored probes."""
 
     tasks: Sequence[str]
     n_train: int
@@ -138,8 +143,17 @@ class Probing:
 
     def seeds_of(self, model: Model) -> list[int]:
         """The probe seeds of ``model``: ``seeds`` of them for a pre-trained encoder, else ``seed``."""
-        pre_trained = isinstance(model, Pretrained) and not model.name.startswith(RANDOM_PREFIX)
-        return [self.seed + i for i in range(self.seeds)] if pre_trained else [self.seed]
+        return [self.seed + i for i in range(self.seeds)] if _pre_trained(model) else [self.seed]
+
+    @staticmethod
+    def full(model: Model) -> bool:
+        """Whether ``model``'s probes get control tasks (selectivity) and cumulative mixes (expected
+        layer): the pre-trained encoder's only."""
+        return _pre_trained(model)
+
+
+def _pre_trained(model: Model) -> bool:
+    return isinstance(model, Pretrained) and not model.name.startswith(RANDOM_PREFIX)
 
 
 def probe_corpora(probing: Probing, data_dir: str | None = None) -> dict:
@@ -159,7 +173,8 @@ def _identity(model: Model, corpora: dict, probing: Probing, runtime: Runtime) -
             "rank": probing.rank, "structural_epochs": probing.structural_epochs, "pooling": probing.pooling,
             "edge_training": repr(EdgeTraining(epochs=probing.epochs)), "dev_every": DEV_EVERY,
             "distance_training": repr(DistanceTraining(epochs=probing.structural_epochs)),
-            "linear": isinstance(model, Pretrained), "informative_margin": INFORMATIVE_MARGIN,
+            "linear": isinstance(model, Pretrained), "full": probing.full(model),
+            "informative_margin": INFORMATIVE_MARGIN,
             "precision": probe_precision(device=runtime.device), "device_type": runtime.device_type,
             "sentences": {CORPUS[t]: [records_digest(part) for part in corpora[CORPUS[t]]] for t in tasks}}
 
@@ -190,18 +205,23 @@ def _probe_job(model: Model, corpora: dict, probing: Probing, runtime: Runtime, 
     _stored(model, corpora, probing, runtime, progress)
 
 
+def _probed(model: Model, *_) -> str:
+    return f"probed {model.name}" if isinstance(model, Pretrained) else f"probed {model.task}, seed {model.seed}"
+
+
 def probe_models(models: Sequence[Model], corpora: dict, probing: Probing, runtime: Runtime,
                  progress: bool = True) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
-    """:func:`probe_model` of every model, in order: the ones not stored yet probed (one after
-    another, or side by side when ``$BOOK_WORKERS`` asks: :func:`lib.parallel.run_jobs`), then
-    every result read from the store."""
-    from lib.parallel import run_jobs, worker_count
+    """:func:`probe_model` of every model, in order: the ones not stored yet probed (each in a fresh
+    process on a CPU, else here, one after another; side by side when ``$BOOK_WORKERS`` asks:
+    :func:`lib.parallel.run_jobs`), then every result read from the store."""
+    from lib.parallel import run_jobs, runs_elsewhere
 
     models = list(models)
     missing = [m for m in models if not artifact_path("probes", _identity(m, corpora, probing, runtime), ".json").is_file()]
     if missing:
-        bars = progress and worker_count(runtime, len(missing)) == 0  # no progress bars from workers
-        run_jobs(_probe_job, [(m, corpora, probing, runtime, bars) for m in missing], runtime)
+        elsewhere = runs_elsewhere(runtime, len(missing))  # a line per model there instead of progress bars
+        run_jobs(_probe_job, [(m, corpora, probing, runtime, progress and not elsewhere) for m in missing], runtime,
+                 label=_probed if progress else None)
     return [probe_model(m, corpora, probing, runtime, progress) for m in models]
 
 
@@ -239,7 +259,8 @@ def _task_rows(task: str, data: ProbeData, model: Model, probing: Probing, devic
         else:
             edge = EdgeTask.of(task, *data)
             table, mix, counts = edge_task_probes(edge, data.train, data.test, seed,
-                                                  EdgeTraining(epochs=probing.epochs, device=device))
+                                                  EdgeTraining(epochs=probing.epochs, device=device),
+                                                  control=probing.full(model), cumulative=probing.full(model))
             table["majority"] = edge.majority()
             if linear and seed == probing.seed:
                 layers = data.train.layers

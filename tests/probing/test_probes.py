@@ -409,3 +409,19 @@ def test_probe_tables_are_stored_by_content(mirror, tiny_bert_dir, tmp_path, mon
     relabelled = [replace(r, upos=("X",) * len(r.words)) if i == 0 else r for i, r in enumerate(test)]
     probe_model(model, {"ewt": (train, relabelled)}, probing, cpu_runtime, progress=False)
     assert len(list((tmp_path / "probes").iterdir())) == 2
+
+
+def test_control_tasks_run_on_the_pre_trained_encoder_alone(mirror, tiny_bert_dir, tmp_path, monkeypatch, cpu_runtime):
+    """Selectivity is a question about the probe, asked of the pre-trained encoder; the random-init
+    control (and every fine-tuned model) is probed without the control stack."""
+    from lib.finetune.vectors import Pretrained
+    from lib.probing.runner import Probing, probe_model
+
+    monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path))
+    train, test = load_ewt("train")[:12], load_ewt("test")[:8]
+    probing = Probing(tasks=("upos",), n_train=12, n_test=8, epochs=1, structural_epochs=1, rank=4, seed=0, seeds=1)
+    pre, _ = probe_model(Pretrained(str(tiny_bert_dir)), {"ewt": (train, test)}, probing, cpu_runtime, progress=False)
+    assert pre.control.notna().all() and (pre.selectivity == pre.score - pre.control).all()
+    control, _ = probe_model(Pretrained(f"random-init:{tiny_bert_dir}"), {"ewt": (train, test)}, probing, cpu_runtime,
+                             progress=False)
+    assert "control" not in control and "selectivity" not in control and control.score.notna().all()

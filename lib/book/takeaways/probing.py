@@ -208,13 +208,14 @@ def layer_readings(by_layer: pd.DataFrame) -> dict:
 
 def mix_phrases(mixes: pd.DataFrame) -> dict:
     """The probes in order of the pre-trained model's expected layer, and the (task, probe) whose
-    expected layer moved up most after fine-tuning (mean of seeds)."""
-    pre = mixes[mixes.model == "pre-trained"].set_index("probe").expected_layer
-    tuned = mixes[mixes.model != "pre-trained"].groupby(["model", "probe"]).expected_layer.mean()
-    moved = tuned - pre.reindex(tuned.index.get_level_values("probe")).values
+    all-layer mix moved its center of gravity up most after fine-tuning (mean of seeds; the
+    expected layer needs the cumulative mixes, which only the pre-trained encoder gets)."""
+    pre = mixes[mixes.model == "pre-trained"].set_index("probe")
+    tuned = mixes[mixes.model != "pre-trained"].groupby(["model", "probe"]).center_of_gravity.mean()
+    moved = tuned - pre.center_of_gravity.reindex(tuned.index.get_level_values("probe")).values
     top_move = moved.dropna().idxmax() if moved.notna().any() else None
     return {
-        "order": ", ".join(f"{p} ({v:.2f})" for p, v in pre.dropna().sort_values().items()),
+        "order": ", ".join(f"{p} ({v:.2f})" for p, v in pre.expected_layer.dropna().sort_values().items()),
         "top_move_what": "none" if top_move is None else f"{top_move[0]} {top_move[1]}",
         "top_move": 0.0 if top_move is None else float(moved[top_move]),
     }
@@ -226,7 +227,7 @@ def facts(layers: pd.DataFrame, mixes: pd.DataFrame, forgot: pd.DataFrame) -> di
     >>> layers = pd.DataFrame({"model": ["pre-trained", "nli", "nli"], "seed": ["-", "0", "1"], "probe": "upos",
     ...                        "layer": 0, "score": [0.90, 0.80, 0.82]})
     >>> mixes = pd.DataFrame({"model": ["pre-trained", "nli", "nli"], "seed": ["-", "0", "1"], "probe": "upos",
-    ...                       "expected_layer": [2.0, 2.5, 3.5]})
+    ...                       "expected_layer": [2.0, None, None], "center_of_gravity": [2.0, 2.5, 3.5]})
     >>> f = facts(layers, mixes, findings.forgetting(layers))
     >>> f["n_forgot"], f["drops_where"], f["order"], f["top_move_what"], f["top_move"]
     (1, 'nli upos at layer 0', 'upos (2.00)', 'nli upos', 1.0)
