@@ -279,7 +279,7 @@ def f1(counts: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def _counts(probes: EdgeProbes, x: torch.Tensor, spans, y: torch.Tensor, rows: torch.Tensor, multi_label: bool,
-            column: int | None, batch_size: int = 2048) -> torch.Tensor:
+            column: int | None, batch_size: int = 512) -> torch.Tensor:
     """(P, len(rows), 3): per probe and target, the (target, label) decisions' tp, fp and fn; over
     every label (one label per target: a correct target is (1, 0, 0), a wrong one (0, 1, 1)), or over
     the label ``column`` alone (positive-class F1)."""

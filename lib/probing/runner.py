@@ -26,7 +26,7 @@ from lib.artifacts import artifact_path, cached_json
 from lib.data import Record, records_digest
 from lib.encoders.extraction import to_words
 from lib.encoders.loading import RANDOM_PREFIX
-from lib.encoders.runtime import Runtime
+from lib.encoders.runtime import Runtime, release_memory
 from lib.errors import InputError
 from lib.finetune.vectors import Model, Pretrained
 from lib.probing.edge_probe import EdgeTraining, probe_precision
@@ -293,6 +293,9 @@ def _probe_tables(model: Model, corpora: dict, probing: Probing, runtime: Runtim
             tables.append(table)
             mixes += task_mixes
             items += task_items
+            release_memory()  # each task's probes and their tensors, handed back before the next
+        del train, test, data  # this corpus's vectors, before the next corpus's are extracted
+        release_memory()
     first = ["task", "probe_seed", "layer", "score"]
     layers = pd.concat(tables, ignore_index=True)
     layers = layers[first + [c for c in layers if c not in first]]
