@@ -254,7 +254,7 @@ def test_verdict_table_has_one_short_value_per_cell_and_a_chart_per_finding():
     verdicts = pd.DataFrame({"verdict": ["inconclusive", "reproduced", "inconclusive", "not reproduced"]})
     table = V.verdict_table(verdicts, units)
     assert table.map(len).max().max() <= 300 and len(table) == 4
-    assert table.loc["No catastrophic forgetting", "weakest unit"] == "nli · coreference"
+    assert table.loc["No catastrophic forgetting", "weakest case"] == "NLI model, coreference probe"
     assert table.loc["No catastrophic forgetting", "its estimate [interval]"] == "0.50 [0.10, 0.90]"
     spec = charts.verdict_panels(units, title="t", subtitle="s").to_dict()
     assert sum(len(row["hconcat"]) for row in spec["vconcat"]) == 4
@@ -359,3 +359,37 @@ def test_change_by_layer_is_on_a_fixed_axis_with_the_seed_noise_as_a_band():
     one_seed = charts.change_by_layer(_similarity(seeds=1), title="t", subtitle="s")  # no floor: no band, no error
     assert "<path" in vl_convert.vegalite_to_svg(one_seed.to_dict())
 
+
+
+def test_seed_points_sets_its_height_so_that_vega_lite_drops_no_fit():
+    """A container width over a discrete y with no height makes Vega-Lite log "Dropping fit-y because
+    spec has discrete height" in the browser: the chart sets a height, one step a row."""
+    table = pd.DataFrame({"task": ["nli", "nli", "parsing"], "metric": ["accuracy", "accuracy", "las"],
+                          "seed": [0, 1, 0], "value": [0.7, 0.72, 0.8]})
+    spec = charts.seed_points(table, title="t", subtitle="s").to_dict()
+    assert spec["width"] == "container" and isinstance(spec["height"], int) and spec["height"] == 2 * 34
+
+
+def test_the_intro_summary_draws_each_finding_at_its_weakest_case():
+    from lib.book.takeaways import verdicts as V
+
+    units = pd.DataFrame({"finding": [V.SHORT["top"]] * 2 + [V.SHORT["domain"]], "unit": ["NLI model", "parsing model",
+                          "NLI model, RSA"], "estimate": [0.3, 0.1, -0.05], "low": [0.2, -0.1, -0.07],
+                          "high": [0.4, 0.3, -0.03], "threshold": 0.0, "measure": ["margin", "margin", "gap"],
+                          "verdict": ["reproduced", "inconclusive", "not reproduced"]})
+    weakest = V.weakest_units(units)
+    assert weakest.unit.tolist() == ["parsing model", "NLI model, RSA"]
+    spec = charts.verdict_panels(weakest, title="t", subtitle="s").to_dict()
+    assert [len(row["hconcat"]) for row in spec["vconcat"]] == [1, 1]
+
+
+def test_the_seed_floor_band_is_drawn_at_least_a_few_pixels_tall_with_its_true_range_in_the_tooltip():
+    from lib.book.charts.domains import FLOOR_MIN
+
+    similarity = _shift_similarity().assign(seed_floor=0.998)  # a floor with no range: a hairline near 1
+    spec = charts.domain_layers(similarity, title="t", subtitle="s").to_dict()
+    band = next(layer for layer in spec["spec"]["layer"] if layer["mark"]["type"] == "area")
+    calculated = " ".join(t.get("calculate", "") for t in band["transform"])
+    assert f"{FLOOR_MIN / 2}" in calculated and f"datum.top - {FLOOR_MIN}" in calculated and "min(1," in calculated
+    assert {t["field"] for t in band["encoding"]["tooltip"]} == {"layer", "low", "high"}
+    assert "seed floor (range over the domains)" in vl_convert.vegalite_to_svg(spec)

@@ -123,7 +123,9 @@ def layer_lines(table: pd.DataFrame, y: str, color: str, title: str, subtitle: s
 
 
 def seed_points(table: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
-    """One point per seed and a tick at the mean, per (task, metric); ``table`` from ``metrics_table``."""
+    """One point per seed and a tick at the mean, per (task, metric); ``table`` from ``metrics_table``.
+    The height is set (34 px a row): with a row step and a container width, Vega-Lite warns "Dropping
+    fit-y because spec has discrete height" in the browser console."""
     table = table.assign(row=table.task + " · " + table.metric)
     base = alt.Chart(table, title=alt.Title(title, subtitle=subtitle)).encode(
         y=alt.Y("row:N", title=None), x=alt.X("value:Q", title="test score", scale=alt.Scale(zero=False)))
@@ -135,7 +137,7 @@ def seed_points(table: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
         x="mean(value):Q", tooltip=["task", "metric", alt.Tooltip("mean(value):Q", format=".3f", title="mean"),
                                     alt.Tooltip("min(value):Q", format=".3f", title="lowest seed"),
                                     alt.Tooltip("max(value):Q", format=".3f", title="highest seed")])
-    return (mean + points).properties(width="container")
+    return (mean + points).properties(width="container", height=34 * table.row.nunique())
 
 
 def layer_band(table: pd.DataFrame, y: str, low: str, high: str, color: str, title: str, subtitle: str,

@@ -15,6 +15,7 @@ from lib.book.charts.panels import LAYER, SCORE
 
 _HEADER = alt.Header(labelFontSize=13, labelFontWeight="bold")
 OTHER_DOMAINS = "other domains"
+FLOOR_MIN = 0.02  # the seed-floor band's least drawn height, in similarity (3 px of a 150 px panel on [0, 1])
 
 
 def _in_domain_lines(similarity: pd.DataFrame) -> pd.DataFrame:
@@ -42,12 +43,17 @@ def domain_layers(similarity: pd.DataFrame, title: str, subtitle: str, tasks: li
     pick = highlight("line")
     x = alt.X("layer:O", title=LAYER, axis=alt.Axis(labelAngle=0))
     y = alt.Y("value:Q", title="similarity", scale=alt.Scale(domain=list(SCORE)))
-    band = alt.Chart().mark_area(color="#999999", opacity=0.3).encode(
-        x=x, y=alt.Y("min(seed_floor):Q", title="similarity", scale=alt.Scale(domain=list(SCORE))),
-        y2="max(seed_floor):Q", fill=alt.Fill("floor:N", title=None, scale=alt.Scale(range=["#999999"])),
-        tooltip=[alt.Tooltip("layer:O"), alt.Tooltip("min(seed_floor):Q", title="lowest seed floor", format=".3f"),
-                 alt.Tooltip("max(seed_floor):Q", title="highest seed floor", format=".3f")]
-    ).transform_calculate(floor="'seed floor (range over the domains)'")
+    band = alt.Chart().transform_aggregate(
+        low="min(seed_floor)", high="max(seed_floor)", groupby=["task", "measure", "layer"]
+    ).transform_calculate(  # drawn at least FLOOR_MIN tall (within [0, 1]): parsing's range is a hairline near 1
+        top=f"min(1, max(datum.high, (datum.low + datum.high) / 2 + {FLOOR_MIN / 2}))",
+        floor="'seed floor (range over the domains)'"
+    ).transform_calculate(bottom=f"min(datum.low, datum.top - {FLOOR_MIN})").mark_area(
+        color="#999999", opacity=0.35, stroke="#8a8a8a", strokeWidth=0.5).encode(
+        x=x, y=alt.Y("bottom:Q", title="similarity", scale=alt.Scale(domain=list(SCORE))), y2="top:Q",
+        fill=alt.Fill("floor:N", title=None, scale=alt.Scale(range=["#999999"])),
+        tooltip=[alt.Tooltip("layer:O"), alt.Tooltip("low:Q", title="lowest seed floor", format=".3f"),
+                 alt.Tooltip("high:Q", title="highest seed floor", format=".3f")])
     tips = [alt.Tooltip("task:N"), alt.Tooltip("domain:N"), alt.Tooltip("measure:N"), alt.Tooltip("layer:O"),
             alt.Tooltip("value:Q", title="similarity", format=".3f"),
             alt.Tooltip("seed_floor:Q", title="seed floor", format=".3f")]
@@ -56,10 +62,13 @@ def domain_layers(similarity: pd.DataFrame, title: str, subtitle: str, tasks: li
         strokeWidth=alt.condition(alt.datum.in_domain, alt.value(3), alt.value(1)),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
         order=alt.Order("front:Q")).add_params(pick)
-    label = alt.Chart().mark_text(align="right", dx=-4, dy=-9, fontSize=11, fontWeight="bold").encode(
-        x=x, y=y, text="domain:N", color=_line_colors(table)).transform_filter(
-        alt.datum.in_domain & alt.datum.alone & (alt.datum.layer == int(table.layer.max())))
-    inner = alt.layer(band, lines, label).properties(width=250, height=150)
+    last = alt.datum.in_domain & alt.datum.alone & (alt.datum.layer == int(table.layer.max()))
+    text = dict(align="right", dx=-8, dy=-13, fontSize=11, fontWeight="bold")  # clear of the line's last point
+    halo = alt.Chart().mark_text(**text, stroke="white", strokeWidth=3, strokeJoin="round").encode(
+        x=x, y=y, text="domain:N").transform_filter(last)
+    label = alt.Chart().mark_text(**text).encode(x=x, y=y, text="domain:N",
+                                                 color=_line_colors(table)).transform_filter(last)
+    inner = alt.layer(band, lines, halo, label).properties(width=250, height=150)
     rows = [t for t in (tasks or sorted(set(table.task))) if t in set(table.task)]
     return inner.facet(row=alt.Row("task:N", sort=rows, title=None, header=_HEADER),
                        column=alt.Column("measure:N", title=None, header=_HEADER), data=table,

@@ -3,6 +3,8 @@ seeds, a melt, a label column) and drawn with :mod:`lib.book.charts.base` or as 
 (:mod:`lib.book.charts.panels`); the chapter keeps the question (title, subtitle) and its axis labels."""
 from __future__ import annotations
 
+import textwrap
+
 import altair as alt
 import pandas as pd
 
@@ -213,28 +215,31 @@ def losses_by_boundary(ablation: pd.DataFrame, chance: pd.Series, title: str, su
 VERDICT_COLORS = {"reproduced": "#4f9a6e", "inconclusive": "#9a9a9a", "not reproduced": "#d1495b"}
 
 
-def verdict_panels(units: pd.DataFrame, title: str, subtitle: str) -> alt.Chart:
-    """One small chart per finding: each unit's estimate and interval (``estimate``, ``low``,
-    ``high``), coloured by its verdict, against the finding's threshold (a rule); ``units`` from
+def verdict_panels(units: pd.DataFrame, title: str, subtitle: str, columns: int = 1, width: int = 260) -> alt.Chart:
+    """One small chart per finding, ``columns`` a row and ``width`` px wide (its labels beside it):
+    each unit's estimate and interval (``estimate``, ``low``, ``high``), coloured by its verdict,
+    against the finding's threshold (a rule); ``units`` from
     :func:`lib.takeaways.verdicts.verdict_units` (columns ``finding``, ``unit``, ``threshold``,
-    ``measure``, ``verdict``)."""
+    ``measure``, ``verdict``), or one row a finding (:func:`lib.takeaways.verdicts.weakest_units`)."""
     color = alt.Color("verdict:N", title="verdict", scale=alt.Scale(domain=list(VERDICT_COLORS),
                                                                    range=list(VERDICT_COLORS.values())))
     pick = highlight("verdict")
     charts = []
     for finding, part in units.groupby("finding", sort=False):
         base = alt.Chart(part, title=alt.Title(finding, fontSize=12)).encode(
-            y=alt.Y("unit:N", title=None, sort=None, axis=alt.Axis(labelLimit=150)))
+            # whole labels ("freezing, gain over frozen: parser vs sentiment"), the plots aligned
+            y=alt.Y("unit:N", title=None, sort=None, axis=alt.Axis(labelLimit=290, minExtent=290)))
         tips = [alt.Tooltip("unit:N"), alt.Tooltip("estimate:Q", format=".3f"), alt.Tooltip("low:Q", format=".3f"),
                 alt.Tooltip("high:Q", format=".3f"), alt.Tooltip("verdict:N")]
         bar = base.mark_rule(strokeWidth=2).encode(
-            x=alt.X("low:Q", title=part.measure.iloc[0], scale=alt.Scale(zero=True)), x2="high:Q", color=color, opacity=faded(pick))
+            x=alt.X("low:Q", title=textwrap.wrap(part.measure.iloc[0], 24), scale=alt.Scale(zero=True)), x2="high:Q",
+            color=color, opacity=faded(pick))
         dot = base.mark_point(size=50, filled=True).encode(x="estimate:Q", color=color, opacity=faded(pick),
                                                            tooltip=tips)
         rule = alt.Chart(part.head(1)).mark_rule(color="#333", strokeDash=[4, 3]).encode(x="threshold:Q")
-        charts.append(alt.layer(rule, bar, dot).properties(width=150, height=alt.Step(14)))
+        charts.append(alt.layer(rule, bar, dot).properties(width=width, height=alt.Step(14)))
     charts[0] = charts[0].add_params(pick)  # one selection, read by every panel
-    rows = [alt.hconcat(*charts[i:i + 2]) for i in range(0, len(charts), 2)]
+    rows = [alt.hconcat(*charts[i:i + columns]) for i in range(0, len(charts), columns)]
     return alt.vconcat(*rows, title=alt.Title(title, subtitle=subtitle)).resolve_scale(color="shared")
 
 

@@ -101,22 +101,75 @@ def baseline_table(layers: pd.DataFrame, mixes: pd.DataFrame, control: pd.DataFr
     return pd.DataFrame(rows).set_index("probe")
 
 
-def training_table(layers: pd.DataFrame, mixes: pd.DataFrame, cap: int) -> pd.DataFrame:
+def baseline_views(baselines: pd.DataFrame) -> tuple:
+    """:func:`baseline_table` as the page shows it, in two tables narrow enough for the page's column
+    (pandas Stylers with captions): the pre-trained model's probes (best layer, its score and the
+    all-layer mix with their probe-seed range, highest - lowest, in brackets; whether the probe beats
+    its majority baseline), then every baseline beside them, a dash where one does not apply (the
+    linear chain is the structural probe's only). Scores to 3 decimals.
+
+    >>> table = pd.DataFrame({"best layer": [3], "score": [0.91234], "probe-seed range": [0.004],
+    ...                       "all-layer mix": [0.9], "mix range": [0.01], "layer 0": [0.8], "majority": [0.2],
+    ...                       "linear chain": [float("nan")], "random-init": [0.5], "linear probe": [0.85],
+    ...                       "MLP at its layers": [0.9], "informative": [True]},
+    ...                      index=pd.Index(["upos"], name="probe"))
+    >>> scores, floors = baseline_views(table)
+    >>> scores.data.iloc[0, 1:].tolist(), floors.data.iloc[0].tolist()
+    (['0.912 (0.004)', '0.900 (0.010)', 'yes'], ['0.800', '0.200', '0.500', '0.850', '0.900', '–'])
+    """
+    def number(value: float) -> str:
+        return DASH if value != value else f"{value:.3f}"
+
+    def spread(value: float, width: float) -> str:
+        return number(value) if width != width else f"{value:.3f} ({width:.3f})"
+
+    scores = pd.DataFrame({
+        "best layer": baselines["best layer"].astype(int),
+        "score (seed range)": [spread(v, r) for v, r in zip(baselines.score, baselines["probe-seed range"])],
+        "all-layer mix (range)": [spread(v, r) for v, r in zip(baselines["all-layer mix"], baselines["mix range"])],
+        "informative": baselines.informative.map({True: "yes", False: "no"})}, index=baselines.index)
+    floors = pd.DataFrame({column: baselines[column].map(number) for column in
+                           ("layer 0", "majority", "random-init", "linear probe", "MLP at its layers", "linear chain")},
+                          index=baselines.index)
+    return (scores.style.set_caption("The pre-trained model's probes: the best layer and the mix of all layers "
+                                     "(the range over probe seeds in brackets)"),
+            floors.style.set_caption("Their baselines: no context (layer 0), no pre-training (random-init), "
+                                     "less capacity (a linear probe, beside the MLP at the same layers), no model "
+                                     "(majority class, linear-chain tree); a dash: does not apply"))
+
+
+def training_table(layers: pd.DataFrame, mixes: pd.DataFrame, cap: int,
+                   structural_cap: int | None = None) -> pd.DataFrame:
     """Per probe, how early stopping ended (pre-trained model): the epoch whose dev score each
-    layer's probe kept (lowest - highest over layers and probe seeds), the mix's, and the epochs
-    run, against the cap; plus the training and dev targets."""
+    layer's probe kept (lowest - highest over layers and probe seeds), the mix's (mean of probe
+    seeds), and the epochs run, against the cap (``structural_cap`` for the structural probe, which
+    records no epochs: a dash); plus the training and dev targets. Counts are whole numbers.
+
+    >>> layers = pd.DataFrame({"model": "pre-trained", "probe": ["upos", "upos", "structural"], "n_train": 90,
+    ...                        "n_dev": 10, "best_epoch": [3.0, 4.0, float("nan")], "epochs": [4.0, 4.0, float("nan")]})
+    >>> mixes = pd.DataFrame({"model": ["pre-trained"], "probe": ["upos"], "best_epoch": [3.5]})
+    >>> table = training_table(layers, mixes, cap=4, structural_cap=10)
+    >>> table.loc["structural"].tolist(), table.loc["upos"].tolist()
+    (['90 + 10 sentences', '–', '–', '–', 10], ['90 + 10', '3-4', '3.5', '4', 4])
+    """
     pre = layers[layers.model == "pre-trained"]
     mix = mixes[mixes.model == "pre-trained"].set_index("probe")
     rows = []
     for probe, group in pre.groupby("probe", sort=False):
-        row = {"probe": probe, "train + dev targets": f"{int(group.n_train.iloc[0]):,} + {int(group.n_dev.iloc[0]):,}"
-               if probe != "structural" else f"{int(group.n_train.iloc[0]):,} + {int(group.n_dev.iloc[0]):,} sentences"}
+        unit = " sentences" if probe == "structural" else ""
+        targets = f"{int(group.n_train.iloc[0]):,} + {int(group.n_dev.iloc[0]):,}{unit}"
+        row = {"probe": probe, "train + dev targets": targets,
+               "best epoch (layers)": DASH, "best epoch (mix, mean of seeds)": DASH, "epochs run": DASH,
+               "cap": structural_cap if probe == "structural" and structural_cap else cap}
         if "best_epoch" in group and group.best_epoch.notna().any():
             row.update({"best epoch (layers)": f"{group.best_epoch.min():.0f}-{group.best_epoch.max():.0f}",
-                        "best epoch (mix)": f"{mix.best_epoch.get(probe):.1f}",
-                        "epochs run": f"{group.epochs.max():.1f}", "cap": cap})
+                        "best epoch (mix, mean of seeds)": f"{mix.best_epoch.get(probe):.1f}",
+                        "epochs run": str(int(group.epochs.max()))})
         rows.append(row)
-    return pd.DataFrame(rows).set_index("probe")
+    return pd.DataFrame(rows).set_index("probe").astype({"cap": object})
+
+
+DASH = "–"  # a cell that does not apply
 
 
 def task_overview(overview: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:

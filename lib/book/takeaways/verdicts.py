@@ -29,13 +29,15 @@ def verdict_units(kept: pd.DataFrame, top: pd.DataFrame, deeper: pd.DataFrame, c
     ``measure``d, and the unit's ``verdict`` (:func:`lib.experiments.findings.judge`)."""
     used = kept[kept.informative]
     parts = [
-        (SHORT["forgetting"], used.task + " · " + used.probe, used.kept, used.low, used.high, findings.KEPT_MIN,
-         "share of the probe's gain kept"),
-        (SHORT["top"], top.task, top.margin, top.low, top.high, 0.0, "margin: mostly x top gap - bottom gap"),
-        (SHORT["parsing"], deeper.line.map(_LINE) + " · vs " + deeper.other, deeper.difference, deeper.low,
+        (SHORT["forgetting"], [f"{_task(t)} model, {_PROBE.get(p, p)} probe" for t, p in zip(used.task, used.probe)],
+         used.kept, used.low, used.high, findings.KEPT_MIN, "share of the probe's gain kept"),
+        (SHORT["top"], [f"{_task(t)} model" for t in top.task], top.margin, top.low, top.high, 0.0,
+         "margin: mostly x top gap - bottom gap"),
+        (SHORT["parsing"], [f"{_LINE.get(line, line)}: parser vs {_task(other)}" for line, other in
+                            zip(deeper.line, deeper.other)], deeper.difference, deeper.low,
          deeper.high, findings.DEEPER, "parser's share lost - the other's"),
-        (SHORT["domain"], closest.task + " · " + closest.measure.str.upper(), closest.gap, closest.low, closest.high,
-         findings.DOMAIN, "in-domain change - closest domain's"),
+        (SHORT["domain"], [f"{_task(t)} model, {m.upper()}" for t, m in zip(closest.task, closest.measure)],
+         closest.gap, closest.low, closest.high, findings.DOMAIN, "in-domain change - closest domain's"),
     ]
     frames = [pd.DataFrame({"finding": finding, "unit": list(unit), "estimate": list(est), "low": list(low),
                             "high": list(high), "threshold": threshold, "measure": measure})
@@ -45,7 +47,38 @@ def verdict_units(kept: pd.DataFrame, top: pd.DataFrame, deeper: pd.DataFrame, c
     return units.assign(verdict=[findings.judge(r.low, r.high, r.threshold) for r in units.itertuples()])
 
 
-_LINE = {"freezing_chance": "freezing", "freezing_frozen": "freezing (over frozen)", "restoring_chance": "restoring"}
+# A case as a newcomer reads it: "restoring layers: parser vs NLI", "NLI model, coreference probe".
+_LINE = {"freezing_chance": "freezing layers", "freezing_frozen": "freezing, gain over frozen",
+         "restoring_chance": "restoring layers"}
+_TASK = {"nli": "NLI", "qa": "QA", "sentiment": "sentiment", "parsing": "parsing"}
+_PROBE = {"upos": "part-of-speech", "deprel": "dependency-label", "structural": "structural", "entities": "entity",
+          "coreference": "coreference", "constituents": "constituent"}
+
+
+def _task(task: str) -> str:
+    return _TASK.get(task, task)
+
+
+def weakest_units(units: pd.DataFrame) -> pd.DataFrame:
+    """Each finding's weakest unit (lowest interval, else lowest estimate), one row a finding in the
+    order of :data:`FINDINGS`: what the introduction's summary figure draws. ``units`` from
+    :func:`verdict_units`.
+
+    >>> units = pd.DataFrame({"finding": SHORT["top"], "unit": ["nli", "parsing"], "estimate": [0.3, 0.1],
+    ...                       "low": [0.2, -0.1], "high": [0.4, 0.3], "threshold": 0.0, "measure": "margin",
+    ...                       "verdict": ["reproduced", "inconclusive"]})
+    >>> weakest_units(units).unit.tolist()
+    ['parsing']
+    """
+    rows = [_weakest(units[units.finding == SHORT[name]]) for name in FINDINGS]
+    return pd.DataFrame([row for row in rows if row is not None], columns=units.columns).reset_index(drop=True)
+
+
+def _weakest(part: pd.DataFrame) -> pd.Series | None:
+    """The unit with the lowest interval (lowest estimate where none has one); None for no unit."""
+    if not len(part):
+        return None
+    return part.loc[(part.low if part.low.notna().any() else part.estimate).idxmin()]
 
 
 def verdict_table(verdicts: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
@@ -63,13 +96,13 @@ def verdict_table(verdicts: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for name, verdict in zip(FINDINGS, verdicts.verdict):
         part = units[units.finding == SHORT[name]]
-        row = {"finding": SHORT[name], "verdict": verdict, "rule": "", "units reproduced": "",
-               "weakest unit": "", "its estimate [interval]": ""}
+        row = {"finding": SHORT[name], "verdict": verdict, "rule": "", "cases reproduced": "",
+               "weakest case": "", "its estimate [interval]": ""}
         if len(part):
-            weakest = part.loc[(part.low if part.low.notna().any() else part.estimate).idxmin()]
+            weakest = _weakest(part)
             row.update({"rule": f"{part.measure.iloc[0]} > {part.threshold.iloc[0]:.2f}",
-                        "units reproduced": f"{(part.verdict == 'reproduced').sum()} of {len(part)}",
-                        "weakest unit": weakest.unit,
+                        "cases reproduced": f"{(part.verdict == 'reproduced').sum()} of {len(part)}",
+                        "weakest case": weakest.unit,
                         "its estimate [interval]": str(Interval(weakest.estimate, weakest.low, weakest.high))})
         rows.append(row)
     return pd.DataFrame(rows).set_index("finding")
@@ -116,7 +149,7 @@ def intervals(units: pd.DataFrame) -> dict[str, str]:
             facts.update({f"i_{name}": "not measured", f"i_{name}_unit": "none", f"i_{name}_min": float("nan"),
                           f"i_{name}_count": "none"})
             continue
-        weakest = part.loc[(part.low if part.low.notna().any() else part.estimate).idxmin()]
+        weakest = _weakest(part)
         digits = 3 if name in ("top", "domain") else 2  # margins and gaps of similarity are small numbers
         facts.update({f"i_{name}": Interval(weakest.estimate, weakest.low, weakest.high).format(digits),
                       f"i_{name}_unit": str(weakest.unit), f"i_{name}_min": float(weakest.threshold),
