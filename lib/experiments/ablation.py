@@ -160,21 +160,25 @@ def _ablation_stored(finetuning: Finetuning, ablation: Ablation, task: str, runt
 
 def ablation_tables(finetuning: Finetuning, ablation: Ablation, tasks: Sequence[str], runtime: Runtime,
                     progress: bool = True) -> pd.DataFrame:
-    """:func:`ablation_table` of every task, concatenated. What is not stored yet is computed first,
-    one job per task and seed (its grid models and its restorings; each job freezes its own prefix, a
-    forward pass), each job in a fresh process on a CPU, side by side when ``$BOOK_WORKERS`` asks
+    """:func:`ablation_table` of every task, concatenated. What is not stored yet is computed first:
+    on a CPU one job per task in a fresh process (its grid models and restorings of every seed: the
+    data and the frozen prefix computed once for all of them); side by side when ``$BOOK_WORKERS``
+    asks, one job per task and seed (each freezes its own prefix, a forward pass)
     (:func:`lib.parallel.run_jobs`); otherwise :func:`ablation_table` computes it here."""
-    from lib.parallel import run_jobs, runs_elsewhere
+    from lib.parallel import run_jobs, runs_elsewhere, worker_count
 
     for task in tasks:
         check_task(task)
     seeds = finetuning.seeds if ablation.seeds is None else ablation.seeds
     jobs = [(finetuning, replace(ablation, seeds=(seed,)), task, runtime) for task in tasks for seed in seeds]
+    if not worker_count(runtime, len(jobs)):
+        jobs = [(finetuning, replace(ablation, seeds=tuple(seeds)), task, runtime) for task in tasks]
     if runs_elsewhere(runtime, len(jobs)):  # only then look up what is missing: ablation_table finds it anyway
         missing = [job for job in jobs if not _ablation_stored(*job)]
         if missing:
             run_jobs(_ablation_job, missing, runtime,
-                     label=(lambda f, a, task, *_: f"ablated {task}, seed {a.seeds[0]}") if progress else None)
+                     label=(lambda f, a, task, *_: f"ablated {task}, seeds {', '.join(map(str, a.seeds))}")
+                     if progress else None)
     return pd.concat([ablation_table(finetuning, ablation, task, runtime, progress) for task in tasks],
                      ignore_index=True)
 

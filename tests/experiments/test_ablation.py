@@ -222,3 +222,21 @@ def test_grid_seeds_default_to_the_books_and_follow_ablation_seeds(smoke_finetun
     seeds = [m.seed for m in freezing_grid(smoke_finetuning, replace(ablation, seeds=[1]), "nli", runtime,
                                            progress=False)]
     assert seeds == [1] * len(ablation.grid)
+
+
+def test_the_ablation_tables_computed_in_a_fresh_process_are_the_ones_computed_here(
+        mirror, smoke_finetuning, ablation, cpu_runtime, tmp_path, monkeypatch):
+    """Chapter 5's call: each task's grid and restorings in a process of their own (the default on a
+    CPU, one job per task for every seed) give the table computed in this process, value for value."""
+    from lib.experiments.ablation import ablation_tables
+
+    finetuning, ablation = replace(smoke_finetuning, seeds=[0, 1]), replace(ablation, grid=[0, 3], seeds=[0, 1])
+    monkeypatch.delenv("BOOK_WORKERS", raising=False)
+    monkeypatch.delenv("BOOK_ISOLATE", raising=False)
+    monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "fresh"))
+    fresh = ablation_tables(finetuning, ablation, ["sentiment"], cpu_runtime, progress=False)
+    monkeypatch.setenv("BOOK_ISOLATE", "0")
+    monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path / "here"))
+    here = ablation_tables(finetuning, ablation, ["sentiment"], cpu_runtime, progress=False)
+    assert len(fresh) and set(fresh.seed) == {0, 1} and set(fresh.experiment) >= {"freezing"}
+    assert fresh.equals(here)
