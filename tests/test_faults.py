@@ -244,9 +244,17 @@ def test_ci_sets_ci_and_the_mirror_and_a_skip_fails_under_ci(tmp_path):
     (fake / "make").chmod(0o755)
     ci = subprocess.run(["bash", str(REPO / ".ci" / "run")], env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"},
                         capture_output=True, text=True, check=True)
-    seen = dict(item.split("=", 1) for item in ci.stdout.split())
+    lines = ci.stdout.splitlines()
+    assert lines[0].startswith("CI: before the tests: disk free here ") and "memory available" in lines[0]
+    seen = dict(item.split("=", 1) for item in lines[-1].split())
     assert seen["CI"] == "1" and seen["ARGS"] == "test"
     assert Path(seen["BOOK_DATA_DIR"]).resolve() == (REPO.parent / "shared" / "data").resolve()
+    # a failing test command: its exit status comes out, after the disk and memory left
+    (fake / "make").write_text("#!/bin/sh\necho tests failed\nexit 3\n")
+    failed = subprocess.run(["bash", str(REPO / ".ci" / "run")],
+                            env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}, capture_output=True, text=True)
+    assert failed.returncode == 3
+    assert failed.stdout.splitlines()[-1].startswith("CI: after the failed tests (exit status 3): disk free here ")
     (tmp_path / "test_skips.py").write_text("import pytest\n\ndef test_skipped():\n    pytest.skip('no mirror')\n")
     run = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest",
            str(tmp_path / "test_skips.py")]
