@@ -4,7 +4,8 @@ A lean loop (our choice over Hugging Face ``Trainer``): AdamW with a linear warm
 the encoder and the head on their own learning rates, length-grouped batches with dynamic
 padding (on a GPU packed into rows of ``max_length`` tokens, :mod:`lib.finetune.packing`), bf16
 autocast where the device has fast bf16 kernels (fp16 with a gradient scaler on an older GPU),
-gradient clipping at 1.0, a fixed budget of ``steps`` optimizer steps (as many passes over the
+gradient clipping at 1.0, on a CPU activations recomputed in the backward pass for wide batches
+(:data:`RECOMPUTE_ABOVE`: the same weights, less memory), a fixed budget of ``steps`` optimizer steps (as many passes over the
 training set as that takes; the last one cut where the budget ends), an evaluation on dev at
 :data:`DEV_POINTS` evenly spaced steps (the dev curve) and a checkpoint every ``checkpoint_every`` steps. All randomness derives from ``seed``, the epoch and the step (batch
 order per epoch, dropout per step), so a run resumed from its checkpoint ends with the same
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Mapping, NamedTuple
+from typing import Callable, Mapping, NamedTuple
 
 import torch
 from tqdm import tqdm
@@ -35,6 +36,11 @@ from lib.errors import InputError
 
 LOG_EVERY = 10  # steps between two points of the training-loss curve
 DEV_POINTS = 5  # evaluations on dev, evenly spaced over the step budget (the last at its end)
+# On a CPU a batch wider than this many subwords keeps no layer's activations for the backward pass
+# but recomputes them there (activation checkpointing, torch's RNG state restored, so the same
+# dropout and the same weights): a batch of 32 parsing sentences of 256 subwords held about 2 GB of
+# attention maps. Our choice; the few long batches of a length-grouped epoch pay for it.
+RECOMPUTE_ABOVE = 128
 
 
 def dev_steps(steps: int) -> set[int]:
@@ -77,6 +83,25 @@ def _to(batch: dict, device: str) -> dict:
 def _mean(losses: list[torch.Tensor]) -> float:
     """The mean of losses kept on the device: one copy to the host, not one per loss."""
     return float(torch.stack(losses).cpu().double().mean())
+
+
+def recompute_wide_batches(encoder: torch.nn.Module) -> Callable[[int], None]:
+    """``set_width(n)``: before a batch of ``n`` subwords, whether the encoder's layers recompute
+    their activations in the backward pass (above :data:`RECOMPUTE_ABOVE`) or keep them."""
+    from functools import partial
+
+    from torch.utils.checkpoint import checkpoint
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    layers = [m for m in encoder.modules() if isinstance(m, GradientCheckpointingLayer)]
+    for layer in layers:
+        layer._gradient_checkpointing_func = partial(checkpoint, use_reentrant=False)
+
+    def set_width(n: int) -> None:
+        for layer in layers:
+            layer.gradient_checkpointing = n > RECOMPUTE_ABOVE
+
+    return set_width
 
 
 def build_model(config: FinetuneConfig, n_labels: int, runtime: Runtime) -> TaskModel:
@@ -150,6 +175,7 @@ def _train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtim
     else:
         state["resumed_from"] = [*state.get("resumed_from", []), state["step"]]
     trained = runtime.wrap(model)
+    set_width = recompute_wide_batches(model.encoder) if runtime.device_type == "cpu" else None
     bar = tqdm(total=config.steps, initial=state["step"], desc=f"fine-tuning {config.task}",
                disable=not progress or runtime.rank != 0)
     # losses since the last point of the curve, on the device (a resumed run's too)
@@ -167,6 +193,8 @@ def _train(config: FinetuneConfig, folder: Path, identity: dict, runtime: Runtim
             torch.manual_seed(_step_seed(config.seed, step))
             batch = collate([train_features[i] for i in rows], pad_id)
             batch = _to(pack(batch, config.max_length, pad_id) if packs else batch, runtime.device)
+            if set_width is not None:
+                set_width(batch["attention_mask"].shape[1])
             with runtime.autocast():
                 loss, _ = trained(batch)
             scaler.scale(loss).backward()

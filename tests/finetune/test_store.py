@@ -316,3 +316,27 @@ def test_fp16_trains_with_a_gradient_scaler_and_is_stored_apart(mirror, cache, t
     scaled.clear()
     full = get_or_train(FinetuneConfig(**{**vars(config), "precision": "fp32"}), cpu_runtime, progress=False)
     assert full.checkpoint != half.checkpoint and scaled and not any(scaled)  # a pass-through scaler
+
+
+def test_wide_batches_recompute_their_activations_and_train_the_same_weights(mirror, cache, tiny_bert_dir,
+                                                                             cpu_runtime, monkeypatch):
+    """On a CPU a batch wider than ``RECOMPUTE_ABOVE`` subwords keeps no layer's activations for the
+    backward pass but recomputes them (activation checkpointing, dropout and all): a real parsing
+    fine-tune (EWT, a tiny BERT with dropout) ends with bit-identical weights and metrics either way."""
+    import torch.utils.checkpoint
+
+    from lib.finetune import loop
+
+    calls = []
+    real = torch.utils.checkpoint.checkpoint
+    monkeypatch.setattr(torch.utils.checkpoint, "checkpoint", lambda *a, **k: calls.append(1) or real(*a, **k))
+    config = FinetuneConfig(task="parsing", model=str(tiny_bert_dir), seed=3, learning_rate=1e-3, **SMALL)
+    trained = {}
+    for above in (10_000, 0):  # no batch is wider than 10,000 subwords; every batch is wider than 0
+        monkeypatch.setattr(loop, "RECOMPUTE_ABOVE", above)
+        monkeypatch.setenv("BOOK_CACHE_DIR", str(cache / str(above)))
+        calls.clear()
+        trained[above] = get_or_train(config, cpu_runtime, progress=False)
+        assert len(calls) == (0 if above else SMALL["steps"] * 2)  # each step, each of the 2 layers
+    assert trained[0].manifest["weights_sha256"] == trained[10_000].manifest["weights_sha256"]
+    assert trained[0].metrics == trained[10_000].metrics
