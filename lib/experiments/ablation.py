@@ -170,8 +170,9 @@ def ablation_tables(finetuning: Finetuning, ablation: Ablation, tasks: Sequence[
     for task in tasks:
         check_task(task)
     seeds = finetuning.seeds if ablation.seeds is None else ablation.seeds
-    jobs = [(finetuning, replace(ablation, seeds=(seed,)), task, runtime) for task in tasks for seed in seeds]
-    if not worker_count(runtime, len(jobs)):
+    if worker_count(runtime, len(tasks) * len(seeds)):
+        jobs = [(finetuning, replace(ablation, seeds=(seed,)), task, runtime) for task in tasks for seed in seeds]
+    else:
         jobs = [(finetuning, replace(ablation, seeds=tuple(seeds)), task, runtime) for task in tasks]
     if runs_elsewhere(runtime, len(jobs)):  # only then look up what is missing: ablation_table finds it anyway
         missing = [job for job in jobs if not _ablation_stored(*job)]
